@@ -1,0 +1,149 @@
+"""The ``selftaught`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from selftaught.config import ConfigError, dump_config, load_config
+
+app = typer.Typer(
+    help="A language model teaches itself to reason: STaR, B-STaR and their family.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set train.steps=200"),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (CI logs)")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _config(path: Path | None, overrides: list[str] | None, quiet: bool):
+    try:
+        config = load_config(path, overrides or [])
+    except ConfigError as err:
+        _fail(str(err))
+    if quiet:
+        config.quiet = True
+    return config
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory; default: runs/<name>")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this directory")] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a self-taught loop (STaR with rationalization on the built-in model by default)."""
+    from selftaught.loop import default_run_dir
+    from selftaught.loop import run as run_loop
+    from selftaught.progress import Reporter
+
+    if resume is not None:
+        if config is not None or set_:
+            _fail("--resume continues a run with its own config.yaml; drop CONFIG and --set")
+        try:
+            from selftaught.store import RunStore
+
+            cfg = RunStore(resume).load_config()
+        except (FileNotFoundError, ConfigError) as err:
+            _fail(str(err))
+        reporter = Reporter(quiet=quiet or cfg.quiet)
+        reporter.line(f"Resuming {resume}")
+        run_loop(cfg, resume, resume=True, reporter=reporter)
+        return
+    cfg = _config(config, set_, quiet)
+    out = out or default_run_dir(cfg)
+    reporter = Reporter(quiet=cfg.quiet)
+    reporter.line(f"Run directory: {out}")
+    try:
+        rows = run_loop(cfg, out, reporter=reporter)
+    except FileExistsError as err:
+        _fail(str(err))
+    best = max(rows, key=lambda r: r["accuracy"])
+    reporter.line(f"Best: iteration {best['iteration']}, accuracy {best['accuracy']:.1%}. "
+                  f"Metrics in {out / 'metrics.jsonl'}")
+
+
+@app.command()
+def base(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train (or find in the cache) the built-in base model M and print its path."""
+    from selftaught.models.base_model import base_model_path
+    from selftaught.progress import Reporter
+
+    cfg = _config(config, set_, quiet)
+    if cfg.model.name_or_path != "builtin":
+        _fail(f"model.name_or_path is {cfg.model.name_or_path!r}: only 'builtin' is trained here")
+    print(base_model_path(cfg, Reporter(quiet=cfg.quiet)))
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A checkpoint directory, e.g. runs/x/iter_0003/model")],
+    config: Annotated[Path | None, typer.Option(help="Config naming the task")] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Greedy accuracy of a checkpoint on the task's held-out set, per bucket, as JSON."""
+    from selftaught import metrics
+    from selftaught.models.sampling import HFSampler
+    from selftaught.tasks import build_task
+
+    cfg = _config(config, set_, quiet)
+    if not (model / "config.json").exists():
+        _fail(f"{model}: not a checkpoint directory (no config.json)")
+    task = build_task(cfg)
+    problems = task.eval_problems()
+    sampler = HFSampler(model, cfg.eval.batch_size, cfg.sampling.max_new_tokens)
+    generations, _ = sampler.generate([task.prompt(p) for p in problems], 1, 0.0, 0)
+    results = [
+        {"bucket": p.bucket, "correct": task.is_correct(task.extract_answer(g[0].text), p)}
+        for p, g in zip(problems, generations, strict=True)
+    ]
+    json.dump({"accuracy": metrics.accuracy(results),
+               "accuracy_by_bucket": metrics.accuracy_by_bucket(results)}, sys.stdout, indent=1)
+    print()
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks."""
+    from selftaught.tasks import TASKS
+
+    for name, about in TASKS.items():
+        print(f"{name:<12} {about}")
+
+
+@app.command()
+def config(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Print the fully resolved config (defaults, method preset, file and overrides)."""
+    print(dump_config(_config(config, set_, False)), end="")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

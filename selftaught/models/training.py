@@ -1,0 +1,154 @@
+"""Fine-tuning behind one small interface, ``Trainer.fit``.
+
+The loss covers the completion only (prompt tokens are labelled -100), batches are
+grouped by length so little compute goes to padding, and training runs through
+``accelerate`` so the same code serves one CPU or a DeepSpeed/FSDP launch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from accelerate import Accelerator
+from transformers import get_cosine_schedule_with_warmup
+
+from selftaught.models.loading import load_model, load_tokenizer
+from selftaught.tasks.base import Example
+
+IGNORE = -100
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (nothing to train on, a non-finite loss); the message says why."""
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int  # non-padding tokens seen, prompt included
+    seconds: float
+    loss: float  # mean loss of the last 10% of steps
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+StepProgress = Callable[[int, float], None]  # (step, loss)
+
+
+class Trainer(Protocol):
+    def fit(
+        self,
+        init_path: Path,
+        examples: list[Example],
+        steps: int,
+        out_dir: Path,
+        seed: int,
+        progress: StepProgress | None = None,
+    ) -> TrainResult:
+        """Train from the checkpoint at ``init_path``; save the result at ``out_dir``."""
+
+
+@dataclass
+class HFTrainer:
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def fit(self, init_path, examples, steps, out_dir, seed, progress=None):
+        if not examples:
+            raise TrainingError("no training examples: nothing was kept this iteration")
+        torch.manual_seed(seed)
+        tokenizer = load_tokenizer(init_path)
+        model = load_model(init_path)
+        model.train()
+        encoded = [encode(tokenizer, ex) for ex in examples]
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.98)
+        )
+        schedule = get_cosine_schedule_with_warmup(
+            optimizer, math.ceil(self.warmup_ratio * steps), steps
+        )
+        accelerator = Accelerator()
+        model, optimizer = accelerator.prepare(model, optimizer)
+        batches = length_grouped_batches(encoded, self.batch_size, random.Random(seed))
+        losses, tokens = [], 0
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            input_ids, labels, mask = collate(next(batches), tokenizer.pad_token_id)
+            input_ids, labels, mask = (t.to(accelerator.device) for t in (input_ids, labels, mask))
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at step {step}; lower train.lr?")
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            tokens += int(mask.sum())
+            if progress:
+                progress(step, losses[-1])
+        seconds = time.perf_counter() - start
+        save_checkpoint(accelerator.unwrap_model(model), tokenizer, out_dir)
+        tail = losses[-max(1, steps // 10) :]
+        return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
+
+
+def encode(tokenizer, example: Example) -> tuple[list[int], list[int]]:
+    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    completion = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
+    completion = completion + [tokenizer.eos_token_id]
+    return prompt + completion, [IGNORE] * len(prompt) + completion
+
+
+def length_grouped_batches(
+    encoded: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random
+) -> Iterator[list[tuple[list[int], list[int]]]]:
+    """Endless batches: shuffle, sort within windows of 50 batches by length, shuffle batches."""
+    while True:
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        window = batch_size * 50
+        batches = []
+        for w in range(0, len(order), window):
+            chunk = sorted(order[w : w + window], key=lambda i: len(encoded[i][0]))
+            batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        for batch in batches:
+            yield [encoded[i] for i in batch]
+
+
+def collate(batch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, labs) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(labs)] = torch.tensor(labs)
+        mask[row, : len(ids)] = 1
+    return input_ids, labels, mask
+
+
+def save_checkpoint(model, tokenizer, out_dir: Path) -> None:
+    """Write to a sibling temp dir, then rename: a killed save never leaves half a checkpoint."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)

@@ -1,0 +1,41 @@
+"""Shared fixtures: a toy-sized run config whose whole loop takes seconds on a CPU."""
+
+from __future__ import annotations
+
+import pytest
+
+from selftaught.config import RunConfig, resolve
+
+TOY = {
+    "method": "star",
+    "iterations": 2,
+    "seed": 0,
+    "task": {"min_digits": 1, "max_digits": 2, "train_size": 24, "eval_size": 6},
+    "model": {"hidden_size": 32, "layers": 2, "heads": 2},
+    "base": {"examples": 200, "min_digits": 1, "max_digits": 2, "steps": 30, "batch_size": 16},
+    "sampling": {"max_new_tokens": 64, "batch_size": 32},
+    "train": {"steps": 4, "steps_increment": 2, "batch_size": 8},
+    "eval": {"batch_size": 32},
+    "quiet": True,
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache(tmp_path_factory):
+    """Every test shares one base-model cache, away from the user's own."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SELFTAUGHT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def toy_raw() -> dict:
+    import copy
+
+    return copy.deepcopy(TOY)
+
+
+@pytest.fixture
+def toy_config(toy_raw) -> RunConfig:
+    return resolve(toy_raw, "toy")

@@ -1,0 +1,51 @@
+import pytest
+
+from selftaught.models.sampling import HFSampler, _cut_at_stop, _generated_length
+from selftaught.models.tiny import save_new_tiny
+
+
+@pytest.fixture(scope="module")
+def sampler(tmp_path_factory):
+    path = save_new_tiny(tmp_path_factory.mktemp("tiny"), 32, 2, 2, seed=0)
+    return HFSampler(path, batch_size=3, max_new_tokens=12)
+
+
+PROMPTS = ["Input:\n1 + 1\nTarget:\n", "Input:\n1 2 3 + 4 5 6\nTarget:\n", "x", "Input:\n7 + 8\n"]
+
+
+def test_returns_n_generations_per_prompt_in_prompt_order(sampler):
+    out, stats = sampler.generate(PROMPTS, 2, temperature=1.0, seed=0)
+    assert [len(g) for g in out] == [2, 2, 2, 2]
+    assert stats.tokens == sum(g.tokens for gens in out for g in gens)
+    assert all(0 < g.tokens <= 12 for gens in out for g in gens)
+    # each prompt alone gives what it gave in a batch of others, greedily
+    greedy, _ = sampler.generate(PROMPTS, 1, temperature=0.0, seed=0)
+    for prompt, (gen,) in zip(PROMPTS, greedy, strict=True):
+        (alone,), _ = sampler.generate([prompt], 1, temperature=0.0, seed=0)
+        assert alone[0].text == gen.text
+
+
+def test_same_seed_same_samples(sampler):
+    a, _ = sampler.generate(PROMPTS, 3, temperature=1.0, seed=5)
+    b, _ = sampler.generate(PROMPTS, 3, temperature=1.0, seed=5)
+    c, _ = sampler.generate(PROMPTS, 3, temperature=1.0, seed=6)
+    assert a == b
+    assert a != c
+
+
+def test_progress_counts_every_generation(sampler):
+    seen = []
+    sampler.generate(PROMPTS, 2, 1.0, 0, seen.append)
+    assert sum(seen) == 8
+
+
+def test_generated_length_stops_at_eos_and_drops_padding():
+    assert _generated_length([5, 6, 2, 0, 0], eos=2, pad=0) == 3
+    assert _generated_length([5, 6, 0, 0], eos=2, pad=0) == 2
+    assert _generated_length([5, 6, 7], eos=2, pad=0) == 3
+
+
+def test_cut_at_first_stop_string():
+    assert _cut_at_stop("abc\n\nInput: x", ("\n\nInput:",)) == "abc"
+    assert _cut_at_stop("a|b#c", ("#", "|")) == "a"
+    assert _cut_at_stop("abc", ()) == "abc"

@@ -1,0 +1,79 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from selftaught.models.loading import load_model, load_tokenizer
+from selftaught.models.tiny import save_new_tiny
+from selftaught.models.training import (
+    IGNORE,
+    HFTrainer,
+    TrainingError,
+    collate,
+    encode,
+    length_grouped_batches,
+)
+from selftaught.tasks import Example
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return save_new_tiny(tmp_path_factory.mktemp("tiny"), 32, 2, 2, seed=0)
+
+
+def test_loss_covers_the_completion_only(tiny):
+    tokenizer = load_tokenizer(tiny)
+    ids, labels = encode(tokenizer, Example("Input:\n1 + 1\nTarget:\n", "2"))
+    prompt_len = len("Input:\n1 + 1\nTarget:\n")  # one token per character
+    assert labels[:prompt_len] == [IGNORE] * prompt_len
+    assert tokenizer.decode(labels[prompt_len:]) == "2</s>"
+    assert ids[prompt_len:] == labels[prompt_len:]
+
+
+def test_collate_pads_right_and_masks_padding():
+    input_ids, labels, mask = collate([([5, 6, 7], [IGNORE, 6, 7]), ([5], [5])], pad_id=0)
+    assert input_ids.tolist() == [[5, 6, 7], [5, 0, 0]]
+    assert labels.tolist() == [[IGNORE, 6, 7], [5, IGNORE, IGNORE]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_batches_cover_every_example_each_epoch():
+    import random
+
+    encoded = [([i] * (i % 7 + 1), [i]) for i in range(100)]
+    batches = length_grouped_batches(encoded, 8, random.Random(0))
+    seen = [ids[0] for _ in range(13) for ids, _ in next(batches)]
+    assert sorted(seen) == list(range(100))
+
+
+def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
+    examples = [Example(f"Input:\n{i} + 1\nTarget:\n", f"{i + 1}") for i in range(1, 9)]
+    trainer = HFTrainer(batch_size=8, lr=1e-2)
+    before = _loss(tiny, examples)
+    result = trainer.fit(tiny, examples, 40, tmp_path / "out", seed=0)
+    after = _loss(tmp_path / "out", examples)
+    assert result.steps == 40 and result.tokens > 0
+    assert after < before / 2
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    weights = load_file(tmp_path / "out" / "model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_fit_refuses_an_empty_training_set(tiny, tmp_path):
+    with pytest.raises(TrainingError, match="no training examples"):
+        HFTrainer().fit(tiny, [], 5, tmp_path / "out", seed=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fit_stops_on_a_non_finite_loss(tiny, tmp_path):
+    examples = [Example("Input:\n1 + 1\nTarget:\n", "2")]
+    with pytest.raises(TrainingError, match="loss is (nan|inf)"):
+        HFTrainer(lr=1e30, max_grad_norm=1e30).fit(tiny, examples, 20, tmp_path / "out", 0)
+    assert not (tmp_path / "out").exists()
+
+
+def _loss(path, examples) -> float:
+    model, tokenizer = load_model(path).eval(), load_tokenizer(path)
+    batch = collate([encode(tokenizer, e) for e in examples], tokenizer.pad_token_id)
+    with torch.no_grad():
+        return model(input_ids=batch[0], labels=batch[1], attention_mask=batch[2]).loss.item()

@@ -1,0 +1,115 @@
+import pytest
+
+from selftaught.tasks.addition import AdditionTask, scratchpad
+
+
+def full_text(task: AdditionTask, a: int, b: int) -> str:
+    problem = task._problem(a, b, "t", 0)
+    return task.prompt(problem) + task.solution(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (  # DESIGN §3, verbatim
+            624,
+            259,
+            "Input:\n6 2 4 + 2 5 9\nTarget:\n<scratch>\n6 2 4 + 2 5 9 , C: 0\n2 + 5 , 3 C: 1\n"
+            "6 + 2 , 8 3 C: 0\n, 8 8 3 C: 0\n0 8 8 3\n</scratch>\n8 8 3",
+        ),
+        (4, 3, "Input:\n4 + 3\nTarget:\n<scratch>\n4 + 3 , C: 0\n, 7 C: 0\n0 7\n</scratch>\n7"),
+        (  # a carry into a new leading digit
+            9,
+            3,
+            "Input:\n9 + 3\nTarget:\n<scratch>\n9 + 3 , C: 0\n, 2 C: 1\n1 2\n</scratch>\n1 2",
+        ),
+        (
+            57,
+            68,
+            "Input:\n5 7 + 6 8\nTarget:\n<scratch>\n5 7 + 6 8 , C: 0\n5 + 6 , 5 C: 1\n"
+            ", 2 5 C: 1\n1 2 5\n</scratch>\n1 2 5",
+        ),
+        (
+            9999,
+            1111,
+            "Input:\n9 9 9 9 + 1 1 1 1\nTarget:\n<scratch>\n9 9 9 9 + 1 1 1 1 , C: 0\n"
+            "9 + 1 , 0 C: 1\n9 + 1 , 1 0 C: 1\n9 + 1 , 1 1 0 C: 1\n, 1 1 1 0 C: 1\n"
+            "1 1 1 1 0\n</scratch>\n1 1 1 1 0",
+        ),
+    ],
+)
+def test_scratchpad_is_byte_exact(a, b, expected):
+    assert full_text(AdditionTask(), a, b) == expected
+
+
+def test_scratchpad_final_line_holds_carry_and_all_digits():
+    for a, b in [(1, 2), (55, 55), (12345, 98765), (500, 500)]:
+        lines = scratchpad(a, b).split("\n")
+        carry_and_digits = lines[-3].replace(" ", "")
+        assert int(carry_and_digits) == a + b
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "",
+        "<scratch>\n1 + 1 , C: 0\n",  # cut before the end
+        "<scratch>\n</scratch>\n",  # nothing after the scratchpad
+        "<scratch>\n</scratch>\n1 2x",  # not digits
+        "<scratch>\n</scratch>\n12",  # digits not spaced
+        "<scratch>\n</scratch>\n 1  2",  # doubled spaces
+        "garbage \x00\xff",
+        "</scratch>",  # no newline after the marker
+    ],
+)
+def test_malformed_answers_are_unparseable_not_errors(completion):
+    assert AdditionTask().extract_answer(completion) is None
+
+
+def test_answer_is_the_line_after_the_scratchpad():
+    task = AdditionTask()
+    assert task.extract_answer("<scratch>\nx\n</scratch>\n8 8 3") == "8 8 3"
+    assert task.extract_answer("<scratch>\nx\n</scratch>\n8 8 3\nInput:\n1 + 1") == "8 8 3"
+    problem = task._problem(624, 259, "t", 0)
+    assert task.is_correct("8 8 3", problem)
+    assert not task.is_correct("8 8 4", problem)
+    assert not task.is_correct(None, problem)
+
+
+def test_hint_shows_the_answer_and_is_detected():
+    task = AdditionTask()
+    problem = task._problem(624, 259, "t", 0)
+    assert task.prompt(problem, hint=True) == "Input:\n6 2 4 + 2 5 9\nHint: 8 8 3\nTarget:\n"
+    assert task.leaks_hint("Hint: 8 8 3\n<scratch>")
+    assert not task.leaks_hint(task.solution(624, 259))
+
+
+def test_eval_set_is_held_out_from_training_and_seeded():
+    task = AdditionTask(1, 4, train_size=4000, eval_size=50, seed=3)
+    held_out = {p.question for p in task.eval_problems()}
+    assert not held_out & {p.question for p in task.train_problems()}
+    assert not held_out & {e.prompt.split("\n")[1] for e in task.seed_examples(2000, [1, 2], 0.5)}
+    again = AdditionTask(1, 4, train_size=4000, eval_size=50, seed=3)
+    assert again.train_problems() == task.train_problems()
+    assert AdditionTask(1, 4, 4000, 50, seed=4).train_problems() != task.train_problems()
+
+
+def test_buckets_are_digit_counts_with_exactly_n_digit_operands():
+    task = AdditionTask(1, 5, train_size=500, eval_size=20)
+    for p in task.train_problems() + task.eval_problems():
+        a, b = p.question.split(" + ")
+        assert len(a.split()) == len(b.split()) == int(p.bucket)
+        assert a[0] != "0" and b[0] != "0"
+    sizes = {}
+    for p in task.eval_problems():
+        sizes[p.bucket] = sizes.get(p.bucket, 0) + 1
+    assert sizes == {"1": 20, "2": 20, "3": 20, "4": 20, "5": 20}
+    # 1-digit sums are 81 pairs: at most a third is held out
+    assert AdditionTask(1, 1, 10, 100).eval_problems().__len__() == 27
+
+
+def test_seed_examples_mix_hinted_and_plain_prompts():
+    examples = AdditionTask().seed_examples(400, [1, 2, 3], hinted_fraction=0.5)
+    hinted = sum("Hint:" in e.prompt for e in examples)
+    assert 120 < hinted < 280
+    assert all("Hint" not in e.completion for e in examples)

@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from selftaught.config import (
+    ConfigError,
+    default_config_path,
+    deep_merge,
+    dump_config,
+    load_config,
+    parse_override,
+    resolve,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_default_config_is_the_shipped_star_addition():
+    config = load_config(None)
+    assert default_config_path().name == "star-addition.yaml"
+    assert config.method == "star" and config.rationalization
+    assert config.task.max_digits == 5
+
+
+def test_overrides_keep_yaml_types():
+    assert parse_override("train.steps=200") == (["train", "steps"], 200)
+    assert parse_override("rationalization=false") == (["rationalization"], False)
+    assert parse_override("sampling.temperature=0.7") == (["sampling", "temperature"], 0.7)
+    config = load_config(None, ["train.steps=7", "seed=3"])
+    assert config.train.steps == 7 and config.seed == 3
+
+
+def test_unknown_key_names_its_path_and_the_closest_key(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "train:\n  stpes: 10\n"))
+    assert "train.stpes: unknown key; did you mean 'train.steps'?" in str(err.value)
+    assert "run.yaml" in str(err.value)
+    with pytest.raises(ConfigError, match="iteratons: unknown key; did you mean 'iterations'"):
+        resolve({"iteratons": 3})
+
+
+def test_out_of_range_and_wrong_type_say_what_is_allowed():
+    with pytest.raises(ConfigError, match=r"train.steps: .*greater than or equal to 1 \(got 0\)"):
+        resolve({"train": {"steps": 0}})
+    with pytest.raises(ConfigError, match=r"sampling.temperature: .*valid number.*'hot'"):
+        resolve({"sampling": {"temperature": "hot"}})
+    with pytest.raises(ConfigError, match="min_digits .* must be <= max_digits"):
+        resolve({"task": {"min_digits": 4, "max_digits": 2}})
+
+
+def test_unknown_method_lists_the_methods():
+    with pytest.raises(ConfigError, match="unknown method 'stra'; expected one of star"):
+        resolve({"method": "stra"})
+
+
+def test_method_preset_sits_under_the_user_config():
+    assert resolve({"method": "star-norat"}).rationalization is False
+    assert resolve({"method": "star-norat", "rationalization": True}).rationalization is True
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"run.yaml:2: not valid YAML"):
+        load_config(write(tmp_path, "seed: 1\nfoo: bar: baz\n"))
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- 1\n- 2\n"))
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("seed: 1 # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
+
+
+def test_malformed_override():
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(None, ["train.steps"])
+    with pytest.raises(ConfigError, match="'iterations' is a value, not a section"):
+        load_config(None, ["iterations.x=1"])
+
+
+def test_resolved_config_round_trips_through_yaml(tmp_path):
+    config = load_config(None, ["train.steps=11"])
+    path = write(tmp_path, dump_config(config))
+    assert load_config(path) == config
+
+
+def test_deep_merge_merges_sections():
+    assert deep_merge({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"y": 3}}) == {
+        "a": {"x": 1, "y": 3},
+        "b": 1,
+    }

@@ -1,0 +1,126 @@
+import json
+
+import pytest
+
+from selftaught.loop import Loop, derive_seed, run, train_steps, weights_checksum
+from selftaught.models.base_model import base_model_path
+from selftaught.store import RunStore, read_jsonl
+
+METRIC_KEYS = {
+    "iteration", "method", "accuracy", "accuracy_by_bucket", "problems", "generated_correct",
+    "rationalized", "train_examples", "train_steps", "seconds", "tokens_per_second",
+}
+
+
+def comparable(rows):
+    """Metrics without wall-clock figures, which differ between any two runs."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_second")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from selftaught.config import resolve
+    from tests.conftest import TOY
+
+    out = tmp_path_factory.mktemp("runs") / "toy"
+    config = resolve(TOY)
+    rows = run(config, out)
+    return config, out, rows
+
+
+def test_run_writes_every_file_and_metric_key(finished_run):
+    config, out, rows = finished_run
+    assert (out / "config.yaml").exists() and (out / "state.json").exists()
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert METRIC_KEYS <= row.keys()
+        assert set(row["seconds"]) == {"sample", "rationalize", "train", "eval"}
+        assert set(row["tokens_per_second"]) == {"sample", "train"}
+        assert list(row["accuracy_by_bucket"]) == ["1", "2"]
+    for n in (1, 2):
+        it = out / f"iter_{n:04d}"
+        samples = read_jsonl(it / "samples.jsonl.gz")
+        assert {"problem_id", "prompt", "completion", "answer", "correct", "hinted"} <= samples[0].keys()
+        assert sum(not s["hinted"] for s in samples) == config.task.train_size
+        train = read_jsonl(it / "train.jsonl")
+        assert rows[n]["train_examples"] == len(train)
+        assert rows[n]["rationalized"] == sum(r["rationalized"] for r in train)
+        assert rows[n]["train_steps"] == train_steps(config, n)
+        assert (it / "model" / "model.safetensors").exists()
+    state = json.loads((out / "state.json").read_text())
+    assert state["last"] == {"iteration": 2, "phase": "eval"}
+
+
+def test_rationalization_retries_exactly_the_failures_with_the_hint(finished_run):
+    _, out, rows = finished_run
+    for n in (1, 2):
+        samples = read_jsonl(out / f"iter_{n:04d}" / "samples.jsonl.gz")
+        failed = {s["problem_id"] for s in samples if not s["hinted"] and not s["correct"]}
+        hinted = [s for s in samples if s["hinted"]]
+        assert {s["problem_id"] for s in hinted} == failed
+        assert all("Hint: " in s["prompt"] for s in hinted)
+        assert rows[n]["rationalization_attempts"] == len(failed)
+
+
+def test_no_hint_ever_reaches_training_data(finished_run):
+    _, out, _ = finished_run
+    trained = 0
+    for n in (1, 2):
+        for row in read_jsonl(out / f"iter_{n:04d}" / "train.jsonl"):
+            assert "Hint" not in row["prompt"] and "Hint" not in row["completion"]
+            assert row["prompt"].startswith("Input:\n") and row["prompt"].endswith("Target:\n")
+            trained += 1
+    assert trained > 0
+
+
+def test_every_iteration_trains_from_the_base_model(finished_run):
+    config, out, _ = finished_run
+    base = weights_checksum(base_model_path(config))
+    store = RunStore(out)
+    for n in (1, 2):
+        assert store.stats(n)["train"]["init_checksum"] == base
+    assert weights_checksum(store.model_dir(1)) != base
+
+
+def test_iterative_init_continues_from_the_previous_model(tmp_path, toy_raw):
+    from selftaught.config import resolve
+
+    toy_raw["train"]["init"] = "previous"
+    out = tmp_path / "run"
+    run(resolve(toy_raw), out)
+    store = RunStore(out)
+    assert store.stats(2)["train"]["init_checksum"] == weights_checksum(store.model_dir(1))
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(
+    finished_run, tmp_path, monkeypatch
+):
+    config, _, rows = finished_run
+    out = tmp_path / "run"
+    real_train = Loop.train
+
+    def crash_in_iteration_2(self, n):
+        if n == 2:
+            raise KeyboardInterrupt
+        real_train(self, n)
+
+    monkeypatch.setattr(Loop, "train", crash_in_iteration_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, out)
+    assert RunStore(out).state()["last"] == {"iteration": 2, "phase": "rationalize"}
+    monkeypatch.setattr(Loop, "train", real_train)
+    resumed = run(config, out, resume=True)
+    assert comparable(resumed) == comparable(rows)
+
+
+def test_derived_seeds_differ_by_iteration_and_phase():
+    seeds = {derive_seed(0, n, p) for n in range(3) for p in ("sample", "rationalize", "train")}
+    assert len(seeds) == 9
+    assert derive_seed(0, 1, "sample") == derive_seed(0, 1, "sample")
+
+
+def test_train_steps_grow_as_configured(toy_config):
+    toy_config.train.steps, toy_config.train.steps_increment = 300, 20
+    assert [train_steps(toy_config, n) for n in (1, 2, 3)] == [300, 320, 340]
+    toy_config.train.steps_increment, toy_config.train.steps_growth = 0, 0.2
+    assert [train_steps(toy_config, n) for n in (1, 2, 3)] == [300, 360, 432]

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from selftaught.store import RunStore, atomic_write_text, read_jsonl, write_jsonl
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "one")
+    atomic_write_text(tmp_path / "a.txt", "two")
+    assert (tmp_path / "a.txt").read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_jsonl_round_trip_plain_and_gzip(tmp_path):
+    rows = [{"a": 1, "text": "é\n"}, {"a": 2}]
+    for name in ("x.jsonl", "x.jsonl.gz"):
+        write_jsonl(tmp_path / name, rows)
+        assert read_jsonl(tmp_path / name) == rows
+    write_jsonl(tmp_path / "y.jsonl.gz", rows)
+    assert (tmp_path / "y.jsonl.gz").read_bytes() == (tmp_path / "x.jsonl.gz").read_bytes()
+
+
+def test_phases_and_metrics_are_idempotent(tmp_path, toy_config):
+    store = RunStore(tmp_path / "run")
+    store.create(toy_config)
+    assert not store.done(1, "sample")
+    store.complete(1, "sample", {"seconds": 1.0})
+    assert store.done(1, "sample") and store.stats(1) == {"sample": {"seconds": 1.0}}
+    store.write_metrics(1, {"iteration": 1})
+    store.write_metrics(0, {"iteration": 0})
+    store.write_metrics(1, {"iteration": 1, "again": True})  # a phase repeated after a kill
+    assert store.metrics() == [{"iteration": 0}, {"iteration": 1, "again": True}]
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["last"] == {
+        "iteration": 1,
+        "phase": "sample",
+    }
+    assert store.load_config() == toy_config
+
+
+def test_refuses_to_overwrite_a_run(tmp_path, toy_config):
+    RunStore(tmp_path).create(toy_config)
+    with pytest.raises(FileExistsError, match="--resume"):
+        RunStore(tmp_path).create(toy_config)
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        RunStore(tmp_path / "nothing").state()
