@@ -42,7 +42,9 @@ def _config(path: Path | None, overrides: list[str] | None, quiet: bool):
 
 @app.command()
 def run(
-    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML config; default: star-addition")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory; default: runs/<name>")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this directory")] = None,
     set_: SetOption = None,
@@ -64,24 +66,41 @@ def run(
             _fail(str(err))
         reporter = Reporter(quiet=quiet or cfg.quiet)
         reporter.line(f"Resuming {resume}")
-        run_loop(cfg, resume, resume=True, reporter=reporter)
-        return
-    cfg = _config(config, set_, quiet)
-    out = out or default_run_dir(cfg)
-    reporter = Reporter(quiet=cfg.quiet)
-    reporter.line(f"Run directory: {out}")
+        out = resume
+        rows = _run_or_explain(lambda: run_loop(cfg, out, resume=True, reporter=reporter), out)
+    else:
+        cfg = _config(config, set_, quiet)
+        out = out or default_run_dir(cfg)
+        reporter = Reporter(quiet=cfg.quiet)
+        reporter.line(f"Run directory: {out}")
+        rows = _run_or_explain(lambda: run_loop(cfg, out, reporter=reporter), out)
+    best = max(rows, key=lambda r: r["accuracy"])
+    reporter.line(
+        f"Best: iteration {best['iteration']}, accuracy {best['accuracy']:.1%}. "
+        f"Metrics in {out / 'metrics.jsonl'}"
+    )
+
+
+def _run_or_explain(start, out: Path) -> list[dict]:
+    """The loop's own failures are the user's to act on: a message, not a traceback."""
+    from selftaught.models.training import TrainingError
+
     try:
-        rows = run_loop(cfg, out, reporter=reporter)
+        return start()
     except FileExistsError as err:
         _fail(str(err))
-    best = max(rows, key=lambda r: r["accuracy"])
-    reporter.line(f"Best: iteration {best['iteration']}, accuracy {best['accuracy']:.1%}. "
-                  f"Metrics in {out / 'metrics.jsonl'}")
+    except TrainingError as err:
+        _fail(
+            f"{err}\nEverything completed so far is kept in {out}; "
+            f"`selftaught run --resume {out}` continues from there."
+        )
 
 
 @app.command()
 def base(
-    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML config; default: star-addition")
+    ] = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -97,7 +116,9 @@ def base(
 
 @app.command("eval")
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A checkpoint directory, e.g. runs/x/iter_0003/model")],
+    model: Annotated[
+        Path, typer.Argument(help="A checkpoint directory, e.g. runs/x/iter_0003/model")
+    ],
     config: Annotated[Path | None, typer.Option(help="Config naming the task")] = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
@@ -118,8 +139,14 @@ def evaluate(
         {"bucket": p.bucket, "correct": task.is_correct(task.extract_answer(g[0].text), p)}
         for p, g in zip(problems, generations, strict=True)
     ]
-    json.dump({"accuracy": metrics.accuracy(results),
-               "accuracy_by_bucket": metrics.accuracy_by_bucket(results)}, sys.stdout, indent=1)
+    json.dump(
+        {
+            "accuracy": metrics.accuracy(results),
+            "accuracy_by_bucket": metrics.accuracy_by_bucket(results),
+        },
+        sys.stdout,
+        indent=1,
+    )
     print()
 
 
@@ -134,7 +161,9 @@ def tasks() -> None:
 
 @app.command()
 def config(
-    config: Annotated[Path | None, typer.Argument(help="YAML config; default: star-addition")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML config; default: star-addition")
+    ] = None,
     set_: SetOption = None,
 ) -> None:
     """Print the fully resolved config (defaults, method preset, file and overrides)."""

@@ -27,7 +27,9 @@ class TaskConfig(_Strict):
     name: Literal["addition"] = "addition"
     min_digits: int = Field(1, ge=1, le=30)
     max_digits: int = Field(5, ge=1, le=30)
-    train_size: int = Field(2000, ge=1, description="training problems, spread evenly over digit counts")
+    train_size: int = Field(
+        2000, ge=1, description="training problems, spread evenly over digit counts"
+    )
     eval_size: int = Field(100, ge=1, description="held-out problems per digit count")
 
     @model_validator(mode="after")
@@ -51,16 +53,20 @@ class ModelConfig(_Strict):
 class BaseTrainingConfig(_Strict):
     """How the built-in base model M is made: the analogue of STaR's few-shot prompt."""
 
-    examples: int = Field(4000, ge=1, description="worked seed examples")
+    examples: int = Field(64000, ge=1, description="worked seed examples")
     min_digits: int = Field(1, ge=1)
     max_digits: int = Field(3, ge=1)
     long_fraction: float = Field(
-        0.0, ge=0, le=1, description="share of seed examples one digit longer than max_digits"
+        0.01,
+        ge=0,
+        le=1,
+        description="share of seed examples longer than max_digits (up to task.max_digits): "
+        "a few, so M is poor but not hopeless on long sums, as a few-shot prompt leaves a model",
     )
     hinted_fraction: float = Field(0.25, ge=0, le=1, description="share shown with the hint")
-    steps: int = Field(1500, ge=1)
+    steps: int = Field(2000, ge=1)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(1e-3, gt=0)
 
 
 class SamplingConfig(_Strict):
@@ -173,7 +179,9 @@ def _explain(err: ValidationError, source: str) -> str:
             if not close:  # a misspelt leaf: compare with the keys of its own section
                 leaf = key.rsplit(".", 1)[-1]
                 section = key.rsplit(".", 1)[0] + "." if "." in key else ""
-                siblings = [k for k in valid if k.startswith(section) and "." not in k[len(section):]]
+                siblings = [
+                    k for k in valid if k.startswith(section) and "." not in k[len(section) :]
+                ]
                 names = difflib.get_close_matches(section + leaf, siblings, n=1, cutoff=0.4)
                 close = names
             hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -77,7 +77,9 @@ class Loop:
         return HFSampler(model, s.batch_size, s.max_new_tokens, s.top_p)
 
     # -- phases -------------------------------------------------------------------
-    def _sample(self, n: int, problems: list[Problem], hinted: bool, phase: str) -> tuple[list, dict]:
+    def _sample(
+        self, n: int, problems: list[Problem], hinted: bool, phase: str
+    ) -> tuple[list, dict]:
         s = self.config.sampling
         seed = derive_seed(self.config.seed, n, phase)
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
@@ -91,18 +93,20 @@ class Loop:
         for problem, prompt, gens in zip(problems, prompts, generations, strict=True):
             for k, gen in enumerate(gens):
                 answer = self.task.extract_answer(gen.text)
-                records.append({
-                    "problem_id": problem.id,
-                    "bucket": problem.bucket,
-                    "sample": k,
-                    "prompt": prompt,
-                    "completion": gen.text,
-                    "answer": answer,
-                    "correct": self.task.is_correct(answer, problem),
-                    "hinted": hinted,
-                    "temperature": s.temperature,
-                    "tokens": gen.tokens,
-                })
+                records.append(
+                    {
+                        "problem_id": problem.id,
+                        "bucket": problem.bucket,
+                        "sample": k,
+                        "prompt": prompt,
+                        "completion": gen.text,
+                        "answer": answer,
+                        "correct": self.task.is_correct(answer, problem),
+                        "hinted": hinted,
+                        "temperature": s.temperature,
+                        "tokens": gen.tokens,
+                    }
+                )
         summary = {
             "seconds": stats.seconds,
             "tokens": stats.tokens,
@@ -138,8 +142,12 @@ class Loop:
         by_id = {p.id: p for p in self.task.train_problems()}
         # the hint is dropped here: the example is written as if the model reasoned unaided
         rows = [
-            {"prompt": self.task.prompt(by_id[r["problem_id"]]), "completion": r["completion"],
-             "problem_id": r["problem_id"], "rationalized": r["hinted"]}
+            {
+                "prompt": self.task.prompt(by_id[r["problem_id"]]),
+                "completion": r["completion"],
+                "problem_id": r["problem_id"],
+                "rationalized": r["hinted"],
+            }
             for r in kept
         ]
         write_jsonl(self.store.iter_dir(n) / "train.jsonl", rows)
@@ -150,19 +158,29 @@ class Loop:
         trainer = HFTrainer(t.batch_size, t.lr, t.warmup_ratio, t.weight_decay, t.max_grad_norm)
         seed = derive_seed(self.config.seed, n, "train")
         with self.reporter.phase("train", steps) as bar:
-            result = trainer.fit(init, examples, steps, self.store.model_dir(n), seed,
-                                 lambda step, loss: bar.advance(1, f"loss {loss:.4f}"))
-        self.store.complete(n, "train", {
-            "seconds": result.seconds,
-            "tokens": result.tokens,
-            "steps": result.steps,
-            "loss": result.loss,
-            "examples": len(rows),
-            "rationalized": sum(r["rationalized"] for r in rows),
-            "init": "base" if init == self.base_path else f"iteration {n - 1}",
-            "init_checksum": weights_checksum(init),
-            "seed": seed,
-        })
+            result = trainer.fit(
+                init,
+                examples,
+                steps,
+                self.store.model_dir(n),
+                seed,
+                lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
+            )
+        self.store.complete(
+            n,
+            "train",
+            {
+                "seconds": result.seconds,
+                "tokens": result.tokens,
+                "steps": result.steps,
+                "loss": result.loss,
+                "examples": len(rows),
+                "rationalized": sum(r["rationalized"] for r in rows),
+                "init": "base" if init == self.base_path else f"iteration {n - 1}",
+                "init_checksum": weights_checksum(init),
+                "seed": seed,
+            },
+        )
 
     def evaluate(self, n: int, model: Path) -> None:
         problems = self.task.eval_problems()
@@ -174,9 +192,15 @@ class Loop:
         results = []
         for problem, (gen,) in zip(problems, generations, strict=True):
             answer = self.task.extract_answer(gen.text)
-            results.append({"problem_id": problem.id, "bucket": problem.bucket,
-                            "completion": gen.text, "answer": answer,
-                            "correct": self.task.is_correct(answer, problem)})
+            results.append(
+                {
+                    "problem_id": problem.id,
+                    "bucket": problem.bucket,
+                    "completion": gen.text,
+                    "answer": answer,
+                    "correct": self.task.is_correct(answer, problem),
+                }
+            )
         write_jsonl(self.store.iter_dir(n) / "eval.jsonl.gz", results)
         stats_by_phase = self.store.stats(n)
         self.store.write_metrics(n, self.metrics_row(n, results, stats_by_phase, stats.seconds))
@@ -238,8 +262,10 @@ def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter |
     if not store.done(0, "eval"):
         loop.evaluate(0, loop.base_path)
     base = store.metrics()[0]
-    reporter.line(f"base model M: accuracy {base['accuracy']:.1%} "
-                  + " ".join(f"{b}:{a:.0%}" for b, a in base["accuracy_by_bucket"].items()))
+    reporter.line(
+        f"base model M: accuracy {base['accuracy']:.1%} "
+        + " ".join(f"{b}:{a:.0%}" for b, a in base["accuracy_by_bucket"].items())
+    )
     return loop.run()
 
 

@@ -16,7 +16,7 @@ def without(samples: list[dict], rejects: Callable[[str], bool]) -> list[dict]:
 
 
 def dedupe(samples: list[dict]) -> list[dict]:
-    """One copy of each (problem, completion), first kept: duplicates would weight a rationale twice."""
+    """One copy of each (problem, completion), the first: a duplicate would weigh twice."""
     seen, out = set(), []
     for s in samples:
         key = (s["problem_id"], s["completion"].strip())

@@ -4,8 +4,8 @@ import pytest
 
 from selftaught.config import (
     ConfigError,
-    default_config_path,
     deep_merge,
+    default_config_path,
     dump_config,
     load_config,
     parse_override,

@@ -23,16 +23,19 @@ HERE = Path(__file__).parent
 
 def table(rows: list[dict]) -> str:
     buckets = list(rows[0]["accuracy_by_bucket"])
-    head = "| iteration | " + " | ".join(f"{b}-digit" for b in buckets) + " | overall | kept (rationalized) | minutes |"
+    head = (
+        "| iteration | "
+        + " | ".join(f"{b}-digit" for b in buckets)
+        + " | overall | kept (rationalized) | minutes |"
+    )
     lines = [head, "|" + "---|" * (len(buckets) + 4)]
     elapsed = 0.0
     for r in rows:
         elapsed += sum(r["seconds"].values())
         cells = " | ".join(f"{100 * r['accuracy_by_bucket'][b]:.1f}" for b in buckets)
         kept = f"{r['train_examples']} ({r['rationalized']})" if r["iteration"] else "base M"
-        lines.append(
-            f"| {r['iteration']} | {cells} | {100 * r['accuracy']:.1f} | {kept} | {elapsed / 60:.1f} |"
-        )
+        overall = f"{100 * r['accuracy']:.1f}"
+        lines.append(f"| {r['iteration']} | {cells} | {overall} | {kept} | {elapsed / 60:.1f} |")
     return "\n".join(lines)
 
 
@@ -45,11 +48,16 @@ def main() -> None:
     config_path = Path("configs/star-addition.yaml")
     sections = []
     for method in ("star", "star-norat"):
-        config = load_config(config_path, [*args.overrides, f"method={method}",
-                                           f"rationalization={method == 'star'}"])
+        config = load_config(
+            config_path,
+            [*args.overrides, f"method={method}", f"rationalization={method == 'star'}"],
+        )
         start = time.perf_counter()
-        rows = run(config, args.out / f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
-                   reporter=Reporter(quiet=True))
+        rows = run(
+            config,
+            args.out / f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
+            reporter=Reporter(quiet=True),
+        )
         minutes = (time.perf_counter() - start) / 60
         title = "with rationalization (star)" if method == "star" else "without (star-norat)"
         sections.append(f"### {title}: {minutes:.1f} min wall-clock in all\n\n{table(rows)}\n")
@@ -57,7 +65,7 @@ def main() -> None:
     overrides = " ".join(f"--set {o}" for o in args.overrides)
     args.results.write_text(
         "# STaR on addition: measured\n\n"
-        f"Command: `python benchmarks/star_addition/run.py {overrides}`".rstrip() + "`\n\n"
+        f"Command: `{' '.join(['python benchmarks/star_addition/run.py', overrides]).strip()}`\n\n"
         f"Config: `{config_path}`; greedy accuracy (%) on the held-out set per digit count; "
         "iteration 0 is the base model M; minutes are the loop's own phases, cumulative "
         "(the base model's one-off training is not included).\n\n" + "\n".join(sections)

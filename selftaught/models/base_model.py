@@ -50,22 +50,38 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
         raise ValueError(f"the built-in model is trained for 'addition', not {task.name!r}")
     b = config.base
     digits = list(range(b.min_digits, b.max_digits + 1))
-    long = round(b.examples * b.long_fraction)
+    longer = list(range(b.max_digits + 1, config.task.max_digits + 1))
+    long = round(b.examples * b.long_fraction) if longer else 0
     examples = task.seed_examples(b.examples - long, digits, b.hinted_fraction)
     if long:
-        examples += task.seed_examples(long, [b.max_digits + 1], b.hinted_fraction, salt="long")
+        examples += task.seed_examples(long, longer, b.hinted_fraction, salt="long")
     work = path.with_name(path.name + ".build")
     shutil.rmtree(work, ignore_errors=True)
-    init = save_new_tiny(work / "init", config.model.hidden_size, config.model.layers,
-                         config.model.heads, config.seed)
-    trainer = HFTrainer(batch_size=b.batch_size, lr=b.lr, warmup_ratio=0.05)
-    reporter.line(f"Training the base model M on {len(examples)} seed examples "
-                  f"({b.min_digits}-{b.max_digits} digits); cached at {path}")
+    init = save_new_tiny(
+        work / "init",
+        config.model.hidden_size,
+        config.model.layers,
+        config.model.heads,
+        config.seed,
+    )
+    trainer = HFTrainer(batch_size=b.batch_size, lr=b.lr)
+    reporter.line(
+        f"Training the base model M on {len(examples)} seed examples "
+        f"({b.min_digits}-{b.max_digits} digits, {long} longer); cached at {path}"
+    )
     with reporter.phase("base", b.steps) as bar:
-        result = trainer.fit(init, examples, b.steps, work / "model", config.seed,
-                             lambda step, loss: bar.advance(1, f"loss {loss:.3f}"))
-    reporter.line(f"base: {result.steps} steps, loss {result.loss:.4f}, "
-                  f"{result.tokens_per_second:,.0f} tokens/s")
+        result = trainer.fit(
+            init,
+            examples,
+            b.steps,
+            work / "model",
+            config.seed,
+            lambda step, loss: bar.advance(1, f"loss {loss:.3f}"),
+        )
+    reporter.line(
+        f"base: {result.steps} steps, loss {result.loss:.4f}, "
+        f"{result.tokens_per_second:,.0f} tokens/s"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(path, ignore_errors=True)
     (work / "model").rename(path)

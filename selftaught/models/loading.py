@@ -10,7 +10,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 def load_model(path: str | Path) -> PreTrainedModel:
     # safetensors only: a pickle in an untrusted checkpoint would run code on load
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, use_safetensors=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=torch.float32, use_safetensors=True
+    )
     return model
 
 

@@ -1,7 +1,7 @@
 """Fine-tuning behind one small interface, ``Trainer.fit``.
 
 The loss covers the completion only (prompt tokens are labelled -100), batches are
-grouped by length so little compute goes to padding, and training runs through
+shuffled across lengths, and training runs through
 ``accelerate`` so the same code serves one CPU or a DeepSpeed/FSDP launch.
 """
 
@@ -82,7 +82,7 @@ class HFTrainer:
         )
         accelerator = Accelerator()
         model, optimizer = accelerator.prepare(model, optimizer)
-        batches = length_grouped_batches(encoded, self.batch_size, random.Random(seed))
+        batches = shuffled_batches(encoded, self.batch_size, random.Random(seed))
         losses, tokens = [], 0
         start = time.perf_counter()
         for step in range(1, steps + 1):
@@ -113,21 +113,23 @@ def encode(tokenizer, example: Example) -> tuple[list[int], list[int]]:
     return prompt + completion, [IGNORE] * len(prompt) + completion
 
 
-def length_grouped_batches(
+def shuffled_batches(
     encoded: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random
 ) -> Iterator[list[tuple[list[int], list[int]]]]:
-    """Endless batches: shuffle, sort within windows of 50 batches by length, shuffle batches."""
+    """Endless batches, every example once per epoch in a fresh random order.
+
+    Not grouped by length: on the addition task, length-grouped batches hold one digit
+    count each, and the tiny model then learned several times slower per step (measured:
+    teacher-forced 1-digit loss 0.24 vs 0.05 after 500 steps) than with mixed batches,
+    which more than pays for their padding.
+    """
     while True:
         order = list(range(len(encoded)))
         rng.shuffle(order)
-        window = batch_size * 50
-        batches = []
-        for w in range(0, len(order), window):
-            chunk = sorted(order[w : w + window], key=lambda i: len(encoded[i][0]))
-            batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
-        rng.shuffle(batches)
-        for batch in batches:
-            yield [encoded[i] for i in batch]
+        # full batches only (a short last one would weigh its few examples more), unless
+        # there are fewer examples than one batch
+        for b in range(0, max(len(order) - batch_size + 1, 1), batch_size):
+            yield [encoded[i] for i in order[b : b + batch_size]]
 
 
 def collate(batch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -27,7 +27,9 @@ def scratchpad(a: int, b: int) -> str:
     carry = 0
     for col in range(width):  # col 0 is the lowest digit
         x, y = da[width - 1 - col], db[width - 1 - col]
-        if col > 0:  # one line per column from the second-lowest up: its digits, results so far, carry in
+        if (
+            col > 0
+        ):  # one line per column from the second-lowest up: its digits, results so far, carry in
             lines.append(f"{x} + {y} , {' '.join(digits)} C: {carry}")
         total = int(x) + int(y) + carry
         digits.insert(0, str(total % 10))

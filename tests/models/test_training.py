@@ -10,7 +10,7 @@ from selftaught.models.training import (
     TrainingError,
     collate,
     encode,
-    length_grouped_batches,
+    shuffled_batches,
 )
 from selftaught.tasks import Example
 
@@ -39,10 +39,14 @@ def test_collate_pads_right_and_masks_padding():
 def test_batches_cover_every_example_each_epoch():
     import random
 
-    encoded = [([i] * (i % 7 + 1), [i]) for i in range(100)]
-    batches = length_grouped_batches(encoded, 8, random.Random(0))
-    seen = [ids[0] for _ in range(13) for ids, _ in next(batches)]
-    assert sorted(seen) == list(range(100))
+    encoded = [([i] * (i % 7 + 1), [i]) for i in range(96)]
+    batches = shuffled_batches(encoded, 8, random.Random(0))
+    first = [ids[0] for _ in range(12) for ids, _ in next(batches)]
+    second = [ids[0] for _ in range(12) for ids, _ in next(batches)]
+    assert sorted(first) == sorted(second) == list(range(96))
+    assert first != second
+    tiny = shuffled_batches(encoded[:3], 8, random.Random(0))  # fewer examples than a batch
+    assert sorted(ids[0] for ids, _ in next(tiny)) == [0, 1, 2]
 
 
 def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
