@@ -57,6 +57,7 @@ _HIDDEN = ("/tmp", "/var/tmp", "/dev/shm", "/run", "/root", "/home")
 _LAYERS = frozenset({"netns", "pidns", "mountns", "ipcns", "seccomp"})
 _FILE_MB = 16  # largest single file (RLIMIT_FSIZE); the work directory holds 4x that
 _MAX_FILES = 256
+_REAL_PYTHON = os.path.realpath(sys.executable)
 _GRACE = 1.0  # seconds the supervisor gets to clean up before SIGKILL
 
 
@@ -138,7 +139,9 @@ def _run(source, stdin, cpu_seconds, wall_seconds, memory_mb, max_output_bytes, 
         config["report_fd"] = report_w
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(Path(__file__).resolve()), json.dumps(config)],
+                # the real interpreter, not a virtualenv's link to it: with -I -S nothing of
+                # the venv is used, and a venv under a hidden directory (/tmp) is gone inside
+                [_REAL_PYTHON, "-I", "-S", str(Path(__file__).resolve()), json.dumps(config)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
