@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -69,6 +70,10 @@ class Loop:
             self.summarize(n)
         return self.store.metrics()
 
+    @cached_property
+    def problems(self) -> list[Problem]:
+        return self.task.train_problems()
+
     def model_for(self, iteration: int) -> Path:
         return self.base_path if iteration == 0 else self.store.model_dir(iteration)
 
@@ -84,7 +89,14 @@ class Loop:
         seed = derive_seed(self.config.seed, n, phase)
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
         if not prompts:
-            return [], {"seconds": 0.0, "tokens": 0, "samples": 0, "correct": 0, "seed": seed}
+            return [], {
+                "seconds": 0.0,
+                "tokens": 0,
+                "samples": 0,
+                "correct": 0,
+                "unparseable": 0,
+                "seed": seed,
+            }
         with self.reporter.phase(phase, len(prompts) * s.num_samples) as bar:
             generations, stats = self.sampler(self.model_for(n - 1)).generate(
                 prompts, s.num_samples, s.temperature, seed, bar.advance
@@ -118,17 +130,15 @@ class Loop:
         return records, summary
 
     def sample(self, n: int) -> None:
-        records, summary = self._sample(n, self.task.train_problems(), False, "sample")
+        records, summary = self._sample(n, self.problems, False, "sample")
         write_jsonl(self.store.iter_dir(n) / "samples.jsonl.gz", records)
         self.store.complete(n, "sample", summary)
 
     def rationalize(self, n: int) -> None:
         path = self.store.iter_dir(n) / "samples.jsonl.gz"
         records = read_jsonl(path)
-        failed = set(selection.unsolved([p.id for p in self.task.train_problems()], records))
-        problems = [p for p in self.task.train_problems() if p.id in failed]
-        if not self.config.rationalization:
-            problems = []
+        failed = set(selection.unsolved([p.id for p in self.problems], records))
+        problems = [p for p in self.problems if p.id in failed and self.config.rationalization]
         hinted, summary = self._sample(n, problems, True, "rationalize")
         write_jsonl(path, records + hinted)
         summary["attempted"] = len(problems)
@@ -139,7 +149,7 @@ class Loop:
         kept = selection.correct_only(records)
         kept = selection.without(kept, self.task.leaks_hint)
         kept = selection.dedupe(kept)
-        by_id = {p.id: p for p in self.task.train_problems()}
+        by_id = {p.id: p for p in self.problems}
         # the hint is dropped here: the example is written as if the model reasoned unaided
         rows = [
             {
@@ -220,7 +230,7 @@ class Loop:
             "method": self.config.method,
             "accuracy": metrics.accuracy(results),
             "accuracy_by_bucket": metrics.accuracy_by_bucket(results),
-            "problems": len(self.task.train_problems()) if n else 0,
+            "problems": len(self.problems) if n else 0,
             "generated_correct": sample.get("correct", 0),
             "rationalization_attempts": rat.get("attempted", 0),
             "rationalized": train.get("rationalized", 0),
@@ -239,9 +249,8 @@ class Loop:
 
     def summarize(self, n: int) -> None:
         row = next(r for r in self.store.metrics() if r["iteration"] == n)
-        buckets = " ".join(f"{b}:{a:.0%}" for b, a in row["accuracy_by_bucket"].items())
         self.reporter.line(
-            f"iteration {n}/{self.config.iterations}: accuracy {row['accuracy']:.1%} [{buckets}]"
+            f"iteration {n}/{self.config.iterations}: {_accuracy_line(row)}"
             f"  kept {row['train_examples']} ({row['rationalized']} rationalized)"
             f"  steps {row['train_steps']}"
         )
@@ -261,12 +270,13 @@ def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter |
     loop = Loop(config, store, task, base_model_path(config, reporter), reporter)
     if not store.done(0, "eval"):
         loop.evaluate(0, loop.base_path)
-    base = store.metrics()[0]
-    reporter.line(
-        f"base model M: accuracy {base['accuracy']:.1%} "
-        + " ".join(f"{b}:{a:.0%}" for b, a in base["accuracy_by_bucket"].items())
-    )
+    reporter.line(f"base model M: {_accuracy_line(store.metrics()[0])}")
     return loop.run()
+
+
+def _accuracy_line(row: dict) -> str:
+    buckets = " ".join(f"{b}:{a:.0%}" for b, a in row["accuracy_by_bucket"].items())
+    return f"accuracy {row['accuracy']:.1%} [{buckets}]"
 
 
 def default_run_dir(config: RunConfig) -> Path:

@@ -24,7 +24,7 @@ class Reporter:
         self.console = console or Console(stderr=True)
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, soft_wrap=True)  # one line, whatever the width
 
     @contextmanager
     def phase(self, description: str, total: int) -> Iterator[PhaseBar]:
