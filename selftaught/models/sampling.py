@@ -29,10 +29,6 @@ class SamplingStats:
     tokens: int = 0
     seconds: float = 0.0
 
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
-
 
 Progress = Callable[[int], None]  # called with how many generations a batch finished
 
