@@ -125,20 +125,14 @@ def evaluate(
 ) -> None:
     """Greedy accuracy of a checkpoint on the task's held-out set, per bucket, as JSON."""
     from selftaught import metrics
-    from selftaught.models.sampling import HFSampler
+    from selftaught.loop import evaluate_greedy
     from selftaught.tasks import build_task
 
     cfg = _config(config, set_, quiet)
     if not (model / "config.json").exists():
         _fail(f"{model}: not a checkpoint directory (no config.json)")
     task = build_task(cfg)
-    problems = task.eval_problems()
-    sampler = HFSampler(model, cfg.eval.batch_size, cfg.sampling.max_new_tokens)
-    generations, _ = sampler.generate([task.prompt(p) for p in problems], 1, 0.0, 0)
-    results = [
-        {"bucket": p.bucket, "correct": task.is_correct(task.extract_answer(g[0].text), p)}
-        for p, g in zip(problems, generations, strict=True)
-    ]
+    results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(
         {
             "accuracy": metrics.accuracy(results),

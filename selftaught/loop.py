@@ -18,7 +18,7 @@ import torch
 from selftaught import metrics, selection
 from selftaught.config import RunConfig
 from selftaught.models.base_model import base_model_path
-from selftaught.models.sampling import HFSampler
+from selftaught.models.sampling import HFSampler, SamplingStats
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
@@ -88,19 +88,12 @@ class Loop:
         s = self.config.sampling
         seed = derive_seed(self.config.seed, n, phase)
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
-        if not prompts:
-            return [], {
-                "seconds": 0.0,
-                "tokens": 0,
-                "samples": 0,
-                "correct": 0,
-                "unparseable": 0,
-                "seed": seed,
-            }
-        with self.reporter.phase(phase, len(prompts) * s.num_samples) as bar:
-            generations, stats = self.sampler(self.model_for(n - 1)).generate(
-                prompts, s.num_samples, s.temperature, seed, bar.advance
-            )
+        generations, stats = [], SamplingStats()
+        if prompts:  # loading a model to sample nothing would cost seconds
+            with self.reporter.phase(phase, len(prompts) * s.num_samples) as bar:
+                generations, stats = self.sampler(self.model_for(n - 1)).generate(
+                    prompts, s.num_samples, s.temperature, seed, bar.advance
+                )
         records = []
         for problem, prompt, gens in zip(problems, prompts, generations, strict=True):
             for k, gen in enumerate(gens):
@@ -194,23 +187,8 @@ class Loop:
 
     def evaluate(self, n: int, model: Path) -> None:
         problems = self.task.eval_problems()
-        prompts = [self.task.prompt(p) for p in problems]
-        e = self.config.eval
-        sampler = HFSampler(model, e.batch_size, self.config.sampling.max_new_tokens)
-        with self.reporter.phase("eval", len(prompts)) as bar:
-            generations, stats = sampler.generate(prompts, 1, 0.0, 0, bar.advance)
-        results = []
-        for problem, (gen,) in zip(problems, generations, strict=True):
-            answer = self.task.extract_answer(gen.text)
-            results.append(
-                {
-                    "problem_id": problem.id,
-                    "bucket": problem.bucket,
-                    "completion": gen.text,
-                    "answer": answer,
-                    "correct": self.task.is_correct(answer, problem),
-                }
-            )
+        with self.reporter.phase("eval", len(problems)) as bar:
+            results, stats = evaluate_greedy(self.task, problems, model, self.config, bar.advance)
         write_jsonl(self.store.iter_dir(n) / "eval.jsonl.gz", results)
         stats_by_phase = self.store.stats(n)
         self.store.write_metrics(n, self.metrics_row(n, results, stats_by_phase, stats.seconds))
@@ -254,6 +232,28 @@ class Loop:
             f"  kept {row['train_examples']} ({row['rationalized']} rationalized)"
             f"  steps {row['train_steps']}"
         )
+
+
+def evaluate_greedy(
+    task: Task, problems: list[Problem], model: Path, config: RunConfig, progress=None
+) -> tuple[list[dict], SamplingStats]:
+    """Greedy answers of ``model`` to ``problems``, one result dict per problem."""
+    sampler = HFSampler(model, config.eval.batch_size, config.sampling.max_new_tokens)
+    prompts = [task.prompt(p) for p in problems]
+    generations, stats = sampler.generate(prompts, 1, 0.0, 0, progress)
+    results = []
+    for problem, (gen,) in zip(problems, generations, strict=True):
+        answer = task.extract_answer(gen.text)
+        results.append(
+            {
+                "problem_id": problem.id,
+                "bucket": problem.bucket,
+                "completion": gen.text,
+                "answer": answer,
+                "correct": task.is_correct(answer, problem),
+            }
+        )
+    return results, stats
 
 
 def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter | None = None):
