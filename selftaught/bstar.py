@@ -60,11 +60,6 @@ def reward_score(step_scores: list[float], correct: bool) -> float:
     return prm + (1.0 if correct else 0.0)
 
 
-def select(samples: list[dict], threshold: float) -> list[dict]:
-    """Samples whose reward is strictly above ``threshold``, in their original order."""
-    return [s for s in samples if s["reward"] > threshold]
-
-
 def _grid(lo: float, hi: float, step: float) -> list[float]:
     """lo, lo+step, ... <= hi, each computed from lo (not accumulated) and rounded.
 

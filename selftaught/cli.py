@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from selftaught.config import ConfigError, dump_config, load_config
+from selftaught.config import ConfigError, dump_config, load_config, parse_override, set_dotted
 
 app = typer.Typer(
     help="A language model teaches itself to reason: STaR, B-STaR and their family.",
@@ -142,6 +142,67 @@ def evaluate(
         indent=1,
     )
     print()
+
+
+@app.command()
+def refilter(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory")],
+    iteration: Annotated[int, typer.Option(help="The finished iteration whose samples to use")],
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write; default: RUN/iter_NNNN/refiltered.jsonl")
+    ] = None,
+) -> None:
+    """Redo an iteration's selection on its stored samples with other selection.* keys."""
+    from selftaught.config import resolve
+    from selftaught.loop import training_set
+    from selftaught.store import RunStore, read_jsonl, write_jsonl
+    from selftaught.tasks import build_task
+
+    store = RunStore(run_dir)
+    samples = store.iter_dir(iteration) / "samples.jsonl.gz"
+    try:
+        config = store.load_config()
+        finished = store.done(iteration, "rationalize")
+    except (FileNotFoundError, ConfigError) as err:
+        _fail(str(err))
+    if not finished:
+        _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
+    raw = config.model_dump(mode="json")
+    for text in set_ or []:
+        keys, value = parse_override(text)
+        if keys[0] not in ("selection", "bstar"):
+            _fail(f"--set {text}: refilter changes only selection.* and bstar.* keys")
+        set_dotted(raw, keys, value)
+    try:
+        config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
+    except ConfigError as err:
+        _fail(str(err))
+    task = build_task(config)
+    rows, chosen = training_set(config, task, task.train_problems(), read_jsonl(samples))
+    out = out or store.iter_dir(iteration) / "refiltered.jsonl"
+    write_jsonl(out, rows)
+    correct = sum(r["correct"] for r in rows)
+    print(
+        f"{len(rows)} examples ({correct} correct) written to {out}; "
+        f"threshold {chosen['threshold']}, balance score {chosen['balance_score']}"
+    )
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories")],
+) -> None:
+    """The runs side by side: method, best pass@1, pass@k, pass@k-s, examples, time."""
+    from selftaught.report import markdown_table, summarize_run
+
+    summaries = []
+    for path in runs:
+        try:
+            summaries.append(summarize_run(path))
+        except (FileNotFoundError, ConfigError) as err:
+            _fail(str(err))
+    print(markdown_table(summaries))
 
 
 @app.command()

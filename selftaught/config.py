@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,22 +23,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class TaskConfig(_Strict):
+class _TaskCommon(_Strict):
+    seed: int = Field(
+        0,
+        description="draws the problems and the held-out set, and the base model M; the "
+        "run's own seed varies only sampling and training, so seeds share data and M",
+    )
+    train_size: int = Field(
+        2000, ge=1, description="training problems, spread evenly over the sizes"
+    )
+    eval_size: int = Field(100, ge=1, description="held-out problems per size")
+
+
+class AdditionTaskConfig(_TaskCommon):
     name: Literal["addition"] = "addition"
     min_digits: int = Field(1, ge=1, le=30)
     max_digits: int = Field(5, ge=1, le=30)
-    train_size: int = Field(
-        2000, ge=1, description="training problems, spread evenly over digit counts"
-    )
-    eval_size: int = Field(100, ge=1, description="held-out problems per digit count")
 
     @model_validator(mode="after")
-    def _digit_range(self) -> TaskConfig:
+    def _digit_range(self) -> AdditionTaskConfig:
         if self.min_digits > self.max_digits:
             raise ValueError(
                 f"min_digits ({self.min_digits}) must be <= max_digits ({self.max_digits})"
             )
         return self
+
+    @property
+    def sizes(self) -> list[int]:
+        return list(range(self.min_digits, self.max_digits + 1))
+
+
+class ExpressionTaskConfig(_TaskCommon):
+    name: Literal["expression"] = "expression"
+    min_terms: int = Field(2, ge=2, le=12)
+    max_terms: int = Field(6, ge=2, le=12)
+
+    @model_validator(mode="after")
+    def _term_range(self) -> ExpressionTaskConfig:
+        if self.min_terms > self.max_terms:
+            raise ValueError(
+                f"min_terms ({self.min_terms}) must be <= max_terms ({self.max_terms})"
+            )
+        return self
+
+    @property
+    def sizes(self) -> list[int]:
+        return list(range(self.min_terms, self.max_terms + 1))
+
+
+TaskConfig = Annotated[AdditionTaskConfig | ExpressionTaskConfig, Field(discriminator="name")]
+TASK_CONFIGS = {"addition": AdditionTaskConfig, "expression": ExpressionTaskConfig}
 
 
 class ModelConfig(_Strict):
@@ -54,14 +88,18 @@ class BaseTrainingConfig(_Strict):
     """How the built-in base model M is made: the analogue of STaR's few-shot prompt."""
 
     examples: int = Field(64000, ge=1, description="worked seed examples")
-    min_digits: int = Field(1, ge=1)
-    max_digits: int = Field(3, ge=1)
+    max_size: int = Field(
+        3,
+        ge=1,
+        description="seed examples span the task's sizes up to this one "
+        "(digits for addition, terms for expression)",
+    )
     long_fraction: float = Field(
         0.01,
         ge=0,
         le=1,
-        description="share of seed examples longer than max_digits (up to task.max_digits): "
-        "a few, so M is poor but not hopeless on long sums, as a few-shot prompt leaves a model",
+        description="share of seed examples larger than max_size (up to the task's largest): "
+        "a few, so M is poor but not hopeless on them, as a few-shot prompt leaves a model",
     )
     hinted_fraction: float = Field(0.25, ge=0, le=1, description="share shown with the hint")
     steps: int = Field(2000, ge=1)
@@ -73,13 +111,84 @@ class SamplingConfig(_Strict):
     temperature: float = Field(0.0, ge=0, le=5, description="0 is greedy")
     top_p: float = Field(1.0, gt=0, le=1)
     num_samples: int = Field(1, ge=1, description="samples per problem (K)")
+    queries_per_round: int | None = Field(
+        None,
+        ge=1,
+        description="problems sampled each iteration, taken in turn from the shuffled "
+        "training set (Online RFT, B-STaR); none: every training problem every iteration",
+    )
     max_new_tokens: int = Field(400, ge=1)
     batch_size: int = Field(256, ge=1)
+
+
+class SelectionConfig(_Strict):
+    """Which samples become training data (selection.py)."""
+
+    require_correct: bool = Field(True, description="keep only samples with the right answer")
+    threshold: float | None = Field(
+        None,
+        ge=-5,
+        le=5,
+        description="keep only samples whose reward is above this; the reward is "
+        "min(step scores)/5 + 1[correct] with a reward model, else 1[correct]",
+    )
+    max_per_problem: int | None = Field(None, ge=1, description="cap per problem; none: no cap")
+    dedupe: bool = Field(True, description="one copy of each (problem, completion)")
+
+
+class RewardConfig(_Strict):
+    """The verifier: trained once on M's own labelled samples, before iteration 1."""
+
+    enabled: bool = Field(False, description="score samples with a reward model ('w/ RM')")
+    kind: Literal["outcome", "process"] = Field(
+        "process", description="one label per sample, or one per reasoning step"
+    )
+    problems: int | None = Field(
+        None, ge=1, description="training problems to sample for it; none: all"
+    )
+    num_samples: int = Field(4, ge=1, description="samples per problem to label")
+    temperature: float = Field(1.0, gt=0, le=5)
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-4, gt=0)
+
+
+class BStarConfig(_Strict):
+    """B-STaR's per-round search for the temperature and reward threshold (bstar.py)."""
+
+    enabled: bool = Field(False, description="choose temperature and threshold every round")
+    n_star: int = Field(8, ge=1, description="correct responses per query that count as enough")
+    queries: int = Field(64, ge=1, description="problems in each round's search subset")
+    num_samples: int | None = Field(
+        None, ge=1, description="samples per problem and temperature; none: sampling.num_samples"
+    )
+    temperatures: list[float] = Field(
+        [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2], min_length=1, description="the grid to try"
+    )
+    threshold_min: float = Field(-1.0, ge=-5, le=5)
+    threshold_max: float = Field(1.0, ge=-5, le=5)
+    threshold_step: float = Field(0.01, gt=0)
+
+    @model_validator(mode="after")
+    def _grids(self) -> BStarConfig:
+        if any(t <= 0 or t > 5 for t in self.temperatures):
+            raise ValueError(f"temperatures must be in (0, 5], got {self.temperatures}")
+        if self.threshold_min > self.threshold_max:
+            raise ValueError(
+                f"threshold_min ({self.threshold_min}) must be <= "
+                f"threshold_max ({self.threshold_max})"
+            )
+        return self
 
 
 class TrainConfig(_Strict):
     init: Literal["base", "previous"] = Field(
         "base", description="STaR and ReST-EM restart from M; Iterative RFT continues"
+    )
+    continuous: bool = Field(
+        False,
+        description="one optimizer and LR schedule across all iterations (Online RFT, "
+        "B-STaR); needs init: previous",
     )
     steps: int = Field(300, ge=1, description="steps of the first iteration")
     steps_increment: int = Field(20, ge=0, description="steps added each iteration")
@@ -90,23 +199,86 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
 
+    @model_validator(mode="after")
+    def _continuous(self) -> TrainConfig:
+        if self.continuous and self.init != "previous":
+            raise ValueError("continuous: true needs init: previous (one run, never restarted)")
+        return self
+
 
 class EvalConfig(_Strict):
     batch_size: int = Field(256, ge=1)
+    num_samples: int = Field(
+        0, ge=0, description="samples per held-out problem for pass@k; 0: greedy only"
+    )
+    temperature: float = Field(1.0, gt=0, le=5, description="for the pass@k samples")
+    pass_k: list[int] | None = Field(
+        None, description="k of pass@k; none: 1 and each power of two up to num_samples"
+    )
+    pass_k_s: list[tuple[int, int]] | None = Field(
+        None,
+        description="(k, s) pairs of pass@k-s, at least s of k correct; "
+        "none: (num_samples, num_samples/8) as B-STaR's Pass@32-4",
+    )
+
+    @model_validator(mode="after")
+    def _ks(self) -> EvalConfig:
+        for k in [*self.ks(), *(k for k, _ in self.k_s_pairs())]:
+            if not 1 <= k <= self.num_samples:
+                raise ValueError(f"k={k} needs 1 <= k <= num_samples ({self.num_samples})")
+        for k, s in self.k_s_pairs():
+            if not 1 <= s <= k:
+                raise ValueError(f"pass_k_s ({k}, {s}) needs 1 <= s <= k")
+        return self
+
+    def ks(self) -> list[int]:
+        if self.pass_k is not None:
+            return self.pass_k
+        return [2**i for i in range(self.num_samples.bit_length()) if 2**i <= self.num_samples]
+
+    def k_s_pairs(self) -> list[tuple[int, int]]:
+        if self.pass_k_s is not None:
+            return self.pass_k_s
+        return [(self.num_samples, max(1, self.num_samples // 8))] if self.num_samples else []
+
+
+Method = Literal["star", "star-norat", "rest-em", "iterative-rft", "online-rft", "bstar"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 class RunConfig(_Strict):
-    method: Literal["star", "star-norat"] = "star"
+    method: Method = "star"
     iterations: int = Field(4, ge=1)
     seed: int = 0
     rationalization: bool = True
-    task: TaskConfig = TaskConfig()
+    task: TaskConfig = AdditionTaskConfig()
     model: ModelConfig = ModelConfig()
     base: BaseTrainingConfig = BaseTrainingConfig()
     sampling: SamplingConfig = SamplingConfig()
+    selection: SelectionConfig = SelectionConfig()
+    reward: RewardConfig = RewardConfig()
+    bstar: BStarConfig = BStarConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     quiet: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_task_name(cls, data: Any) -> Any:
+        """``task.name`` may be left out: the addition task, as in the default config."""
+        if isinstance(data, dict) and isinstance(data.get("task"), dict):
+            data = {**data, "task": {"name": "addition", **data["task"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        sizes = self.task.sizes
+        if not sizes[0] <= self.base.max_size <= sizes[-1]:
+            raise ValueError(
+                f"base.max_size ({self.base.max_size}) must lie within the task's sizes "
+                f"({sizes[0]}..{sizes[-1]})"
+            )
+        return self
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -163,17 +335,25 @@ def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
         keys.append(prefix + name)
-        sub = field.annotation
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            keys.extend(_valid_keys(sub, prefix + name + "."))
-    return keys
+        for sub in get_args(field.annotation) or (field.annotation,):  # a union: each member
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                keys.extend(_valid_keys(sub, prefix + name + "."))
+    return list(dict.fromkeys(keys))
+
+
+def _key(loc: tuple) -> str:
+    """The dotted key a user wrote: pydantic puts the union tag in the path (task.addition.x)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "task" and parts[1] in TASK_CONFIGS:
+        del parts[1]
+    return ".".join(parts)
 
 
 def _explain(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
     valid = _valid_keys(RunConfig)
     for item in err.errors():
-        key = ".".join(str(p) for p in item["loc"])
+        key = _key(item["loc"])
         if item["type"] == "extra_forbidden":
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
             if not close:  # a misspelt leaf: compare with the keys of its own section

@@ -8,6 +8,7 @@ from its own derived seed, so the result equals an uninterrupted run's.
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from selftaught import metrics, selection
+from selftaught import bstar, metrics, selection
 from selftaught.config import RunConfig
 from selftaught.models.base_model import base_model_path
+from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
 from selftaught.models.sampling import HFSampler, SamplingStats
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
@@ -58,11 +60,14 @@ class Loop:
     def run(self) -> list[dict]:
         """Iterations 1..N, skipping the phases a killed run had already completed."""
         phases = {
+            "search": self.search,
             "sample": self.sample,
             "rationalize": self.rationalize,
             "train": self.train,
             "eval": lambda n: self.evaluate(n, self.store.model_dir(n)),
         }
+        if not self.config.bstar.enabled:
+            del phases["search"]
         for n in range(1, self.config.iterations + 1):
             for name, phase in phases.items():
                 if not self.store.done(n, name):
@@ -74,25 +79,48 @@ class Loop:
     def problems(self) -> list[Problem]:
         return self.task.train_problems()
 
+    def round_problems(self, n: int) -> list[Problem]:
+        """Iteration n's queries: every problem, or (Online RFT, B-STaR) the next
+        ``queries_per_round`` of one seeded shuffle of them, wrapping around."""
+        q = self.config.sampling.queries_per_round
+        if q is None:
+            return self.problems
+        order = list(self.problems)
+        random.Random(derive_seed(self.config.seed, 0, "queries")).shuffle(order)
+        start = (n - 1) * q
+        return [order[i % len(order)] for i in range(start, start + q)]
+
     def model_for(self, iteration: int) -> Path:
         return self.base_path if iteration == 0 else self.store.model_dir(iteration)
 
-    def sampler(self, model: Path) -> HFSampler:
+    def sampler(self, model: Path, batch_size: int | None = None) -> HFSampler:
         s = self.config.sampling
-        return HFSampler(model, s.batch_size, s.max_new_tokens, s.top_p)
+        return HFSampler(model, batch_size or s.batch_size, s.max_new_tokens, s.top_p)
 
-    # -- phases -------------------------------------------------------------------
+    @cached_property
+    def reward_model(self) -> HFRewardModel | None:
+        return HFRewardModel(self.store.reward_model_dir) if self.config.reward.enabled else None
+
+    # -- sampling and scoring -----------------------------------------------------
     def _sample(
-        self, n: int, problems: list[Problem], hinted: bool, phase: str
-    ) -> tuple[list, dict]:
-        s = self.config.sampling
-        seed = derive_seed(self.config.seed, n, phase)
+        self,
+        model: Path,
+        problems: list[Problem],
+        *,
+        phase: str,
+        seed: int,
+        temperature: float,
+        num_samples: int,
+        hinted: bool = False,
+        score: bool = True,
+    ) -> tuple[list[dict], dict]:
+        """Sample, check and (with a reward model) score: one record per generation."""
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
         generations, stats = [], SamplingStats()
         if prompts:  # loading a model to sample nothing would cost seconds
-            with self.reporter.phase(phase, len(prompts) * s.num_samples) as bar:
-                generations, stats = self.sampler(self.model_for(n - 1)).generate(
-                    prompts, s.num_samples, s.temperature, seed, bar.advance
+            with self.reporter.phase(phase, len(prompts) * num_samples) as bar:
+                generations, stats = self.sampler(model).generate(
+                    prompts, num_samples, temperature, seed, bar.advance
                 )
         records = []
         for problem, prompt, gens in zip(problems, prompts, generations, strict=True):
@@ -108,56 +136,116 @@ class Loop:
                         "answer": answer,
                         "correct": self.task.is_correct(answer, problem),
                         "hinted": hinted,
-                        "temperature": s.temperature,
+                        "temperature": temperature,
                         "tokens": gen.tokens,
                     }
                 )
+        if score:
+            self._score(records, problems)
         summary = {
             "seconds": stats.seconds,
             "tokens": stats.tokens,
             "samples": len(records),
             "correct": sum(r["correct"] for r in records),
             "unparseable": sum(r["answer"] is None for r in records),
+            "temperature": temperature,
             "seed": seed,
         }
         return records, summary
 
+    def _score(self, records: list[dict], problems: list[Problem]) -> None:
+        """``reward``: B-STaR's min(step scores)/5 + 1[correct] with a reward model, else
+        1[correct]; the step scores are kept so selection can be redone without sampling."""
+        if self.reward_model is None:
+            for r in records:
+                r["reward"] = float(r["correct"])
+            return
+        by_id = {p.id: p for p in problems}
+        prompts = [self.task.prompt(by_id[r["problem_id"]]) for r in records]
+        steps = [self._steps(r["completion"]) for r in records]
+        for r, scores in zip(records, self.reward_model.score(prompts, steps), strict=True):
+            r["step_scores"] = scores
+            r["reward"] = bstar.reward_score(scores, r["correct"])
+
+    def _steps(self, completion: str) -> list[str]:
+        if self.config.reward.kind == "outcome":
+            return [completion]
+        return self.task.steps(completion)
+
+    # -- phases -------------------------------------------------------------------
+    def search(self, n: int) -> None:
+        """B-STaR: on a subset of queries, the temperature whose best-over-tau balance
+        score is highest; the threshold is re-chosen on the whole round in ``train``."""
+        b = self.config.bstar
+        seed = derive_seed(self.config.seed, n, "search")
+        subset = random.Random(seed).sample(self.problems, min(b.queries, len(self.problems)))
+        k = b.num_samples or self.config.sampling.num_samples
+        by_temperature, records, seconds = {}, [], 0.0
+        for i, t in enumerate(b.temperatures):
+            rows, summary = self._sample(
+                self.model_for(n - 1),
+                subset,
+                phase=f"search T={t:g}",
+                seed=seed + i,
+                temperature=t,
+                num_samples=k,
+            )
+            by_temperature[t], records, seconds = rows, records + rows, seconds + summary["seconds"]
+        grid = bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
+        choice = bstar.choose_configuration(by_temperature, b.n_star, grid)
+        write_jsonl(self.store.iter_dir(n) / "search.jsonl.gz", records)
+        choice["scores"] = {f"{t:g}": v for t, v in choice["scores"].items()}
+        self.store.complete(n, "search", {**choice, "seconds": seconds, "seed": seed})
+
     def sample(self, n: int) -> None:
-        records, summary = self._sample(n, self.problems, False, "sample")
+        s = self.config.sampling
+        temperature = s.temperature
+        if self.config.bstar.enabled:
+            temperature = self.store.stats(n)["search"]["temperature"]
+        records, summary = self._sample(
+            self.model_for(n - 1),
+            self.round_problems(n),
+            phase="sample",
+            seed=derive_seed(self.config.seed, n, "sample"),
+            temperature=temperature,
+            num_samples=s.num_samples,
+        )
+        summary["distinct_correct"] = metrics.distinct_correct(records)
         write_jsonl(self.store.iter_dir(n) / "samples.jsonl.gz", records)
         self.store.complete(n, "sample", summary)
 
     def rationalize(self, n: int) -> None:
         path = self.store.iter_dir(n) / "samples.jsonl.gz"
         records = read_jsonl(path)
-        failed = set(selection.unsolved([p.id for p in self.problems], records))
-        problems = [p for p in self.problems if p.id in failed and self.config.rationalization]
-        hinted, summary = self._sample(n, problems, True, "rationalize")
+        problems = self.round_problems(n)
+        failed = set(selection.unsolved([p.id for p in problems], records))
+        problems = [p for p in problems if p.id in failed and self.config.rationalization]
+        hinted, summary = self._sample(
+            self.model_for(n - 1),
+            problems,
+            phase="rationalize",
+            seed=derive_seed(self.config.seed, n, "rationalize"),
+            temperature=self.config.sampling.temperature,
+            num_samples=self.config.sampling.num_samples,
+            hinted=True,
+        )
         write_jsonl(path, records + hinted)
         summary["attempted"] = len(problems)
         self.store.complete(n, "rationalize", summary)
 
     def train(self, n: int) -> None:
         records = read_jsonl(self.store.iter_dir(n) / "samples.jsonl.gz")
-        kept = selection.correct_only(records)
-        kept = selection.without(kept, self.task.leaks_hint)
-        kept = selection.dedupe(kept)
-        by_id = {p.id: p for p in self.problems}
-        # the hint is dropped here: the example is written as if the model reasoned unaided
-        rows = [
-            {
-                "prompt": self.task.prompt(by_id[r["problem_id"]]),
-                "completion": r["completion"],
-                "problem_id": r["problem_id"],
-                "rationalized": r["hinted"],
-            }
-            for r in kept
-        ]
+        rows, chosen = training_set(self.config, self.task, self.problems, records)
         write_jsonl(self.store.iter_dir(n) / "train.jsonl", rows)
         examples = [Example(r["prompt"], r["completion"]) for r in rows]
-        init = self.base_path if self.config.train.init == "base" else self.model_for(n - 1)
-        steps = train_steps(self.config, n)
         t = self.config.train
+        init = self.base_path if t.init == "base" else self.model_for(n - 1)
+        steps = train_steps(self.config, n)
+        schedule = None
+        if t.continuous:  # one LR schedule over every iteration's steps
+            before = sum(train_steps(self.config, i) for i in range(1, n))
+            total = sum(train_steps(self.config, i) for i in range(1, self.config.iterations + 1))
+            schedule = (before, total)
         trainer = HFTrainer(t.batch_size, t.lr, t.warmup_ratio, t.weight_decay, t.max_grad_norm)
         seed = derive_seed(self.config.seed, n, "train")
         with self.reporter.phase("train", steps) as bar:
@@ -168,6 +256,7 @@ class Loop:
                 self.store.model_dir(n),
                 seed,
                 lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
+                schedule,
             )
         self.store.complete(
             n,
@@ -179,6 +268,8 @@ class Loop:
                 "loss": result.loss,
                 "examples": len(rows),
                 "rationalized": sum(r["rationalized"] for r in rows),
+                "selected_accuracy": metrics.accuracy(rows),
+                **chosen,
                 "init": "base" if init == self.base_path else f"iteration {n - 1}",
                 "init_checksum": weights_checksum(init),
                 "seed": seed,
@@ -190,48 +281,180 @@ class Loop:
         with self.reporter.phase("eval", len(problems)) as bar:
             results, stats = evaluate_greedy(self.task, problems, model, self.config, bar.advance)
         write_jsonl(self.store.iter_dir(n) / "eval.jsonl.gz", results)
-        stats_by_phase = self.store.stats(n)
-        self.store.write_metrics(n, self.metrics_row(n, results, stats_by_phase, stats.seconds))
-        self.store.complete(n, "eval", {"seconds": stats.seconds, "tokens": stats.tokens})
+        row = {"seconds": stats.seconds, "tokens": stats.tokens}
+        e = self.config.eval
+        if e.num_samples:
+            samples, summary = self._sample(
+                model,
+                problems,
+                phase="eval pass@k",
+                seed=derive_seed(self.config.seed, n, "eval"),
+                temperature=e.temperature,
+                num_samples=e.num_samples,
+            )
+            write_jsonl(self.store.iter_dir(n) / "eval_samples.jsonl.gz", samples)
+            row["seconds"] += summary["seconds"]
+            row["exploration"] = exploration_metrics(samples, e.ks(), e.k_s_pairs())
+            if self.reward_model is not None:
+                row["exploration"]["best_of_k_accuracy"] = metrics.best_of_k_accuracy(samples)
+        stats_by_phase = {**self.store.stats(n), "eval": row}
+        self.store.write_metrics(n, self.metrics_row(n, results, stats_by_phase))
+        self.store.complete(n, "eval", row)
+
+    def train_reward_model(self) -> None:
+        """Iteration 0: label M's own samples (per step, or per answer) and fit the verifier."""
+        r = self.config.reward
+        seed = derive_seed(self.config.seed, 0, "reward")
+        problems = self.problems
+        if r.problems is not None:
+            problems = random.Random(seed).sample(problems, min(r.problems, len(problems)))
+        records, summary = self._sample(
+            self.base_path,
+            problems,
+            phase="reward samples",
+            seed=seed,
+            temperature=r.temperature,
+            num_samples=r.num_samples,
+            score=False,  # labelled, not scored: the verifier does not exist yet
+        )
+        by_id = {p.id: p for p in problems}
+        examples = [self._reward_example(rec, by_id[rec["problem_id"]]) for rec in records]
+        with self.reporter.phase("reward model", r.steps) as bar:
+            result = train_reward_model(
+                self.base_path,
+                examples,
+                r.steps,
+                self.store.reward_model_dir,
+                seed,
+                r.batch_size,
+                r.lr,
+                lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
+            )
+        write_jsonl(self.store.iter_dir(0) / "reward_samples.jsonl.gz", records)
+        self.store.complete(
+            0,
+            "reward",
+            {
+                "samples": summary,
+                "examples": len(examples),
+                "positive_share": metrics.accuracy(records),
+                "steps": result.steps,
+                "loss": result.loss,
+                "seconds": result.seconds,
+                "seed": seed,
+            },
+        )
+
+    def _reward_example(self, record: dict, problem: Problem) -> RewardExample:
+        prompt = self.task.prompt(problem)
+        completion = record["completion"]
+        if self.config.reward.kind == "outcome":
+            return RewardExample(prompt, [completion], [record["correct"]])
+        labels = self.task.step_labels(problem, completion)
+        return RewardExample(prompt, self.task.steps(completion), labels)
 
     # -- reporting ----------------------------------------------------------------
-    def metrics_row(self, n: int, results: list[dict], phases: dict, eval_seconds: float) -> dict:
+    def metrics_row(self, n: int, results: list[dict], phases: dict) -> dict:
         sample = phases.get("sample", {})
         rat = phases.get("rationalize", {})
         train = phases.get("train", {})
+        search = phases.get("search", {})
+        evaluation = phases["eval"]
 
         def rate(p: dict) -> float:
             return p["tokens"] / p["seconds"] if p.get("seconds") else 0.0
 
+        accuracy = metrics.accuracy(results)
         return {
             "iteration": n,
             "method": self.config.method,
-            "accuracy": metrics.accuracy(results),
+            "accuracy": accuracy,
             "accuracy_by_bucket": metrics.accuracy_by_bucket(results),
-            "problems": len(self.problems) if n else 0,
+            "pass@1": accuracy,
+            **evaluation.get("exploration", {}),
+            "problems": len(self.round_problems(n)) if n else 0,
             "generated_correct": sample.get("correct", 0),
+            "distinct_correct": sample.get("distinct_correct"),
             "rationalization_attempts": rat.get("attempted", 0),
             "rationalized": train.get("rationalized", 0),
             "train_examples": train.get("examples", 0),
+            "selected_accuracy": train.get("selected_accuracy"),
             "train_steps": train.get("steps", 0),
             "train_loss": train.get("loss"),
+            "temperature": sample.get("temperature"),
+            "threshold": train.get("threshold"),
+            "balance_score": train.get("balance_score"),
+            "search_balance_scores": search.get("scores"),
             "unparseable": sum(r["answer"] is None for r in results),
             "seconds": {
+                "search": search.get("seconds", 0.0),
                 "sample": sample.get("seconds", 0.0),
                 "rationalize": rat.get("seconds", 0.0),
                 "train": train.get("seconds", 0.0),
-                "eval": eval_seconds,
+                "eval": evaluation["seconds"],
             },
             "tokens_per_second": {"sample": rate(sample), "train": rate(train)},
         }
 
     def summarize(self, n: int) -> None:
         row = next(r for r in self.store.metrics() if r["iteration"] == n)
+        chosen = ""
+        if self.config.bstar.enabled:
+            chosen = f"  T={row['temperature']:g} tau={row['threshold']:g}"
         self.reporter.line(
             f"iteration {n}/{self.config.iterations}: {_accuracy_line(row)}"
             f"  kept {row['train_examples']} ({row['rationalized']} rationalized)"
-            f"  steps {row['train_steps']}"
+            f"  steps {row['train_steps']}{chosen}"
         )
+
+
+def training_set(
+    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+) -> tuple[list[dict], dict]:
+    """An iteration's training rows and the threshold chosen: a pure function of the stored
+    samples, so ``selftaught refilter`` can redo it with other selection settings."""
+    sel = config.selection
+    threshold, balance = sel.threshold, None
+    if config.bstar.enabled:
+        b = config.bstar
+        unhinted = [r for r in records if not r["hinted"]]
+        grid = bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
+        threshold, balance = bstar.best_threshold(unhinted, b.n_star, grid)
+    kept = selection.select(
+        records,
+        leaks_hint=task.leaks_hint,
+        require_correct=sel.require_correct,
+        threshold=threshold,
+        max_per_problem=sel.max_per_problem,
+        dedupe_copies=sel.dedupe,
+    )
+    by_id = {p.id: p for p in problems}
+    # the hint is dropped here: the example is written as if the model reasoned unaided
+    rows = [
+        {
+            "prompt": task.prompt(by_id[r["problem_id"]]),
+            "completion": r["completion"],
+            "problem_id": r["problem_id"],
+            "rationalized": r["hinted"],
+            "correct": r["correct"],
+            "reward": r["reward"],
+        }
+        for r in kept
+    ]
+    return rows, {"threshold": threshold, "balance_score": balance}
+
+
+def exploration_metrics(
+    samples: list[dict], ks: list[int], k_s_pairs: list[tuple[int, int]]
+) -> dict:
+    """pass@k and pass@k-s of held-out samples, keyed as B-STaR's tables name them."""
+    outcomes: dict[str, list[bool]] = {}
+    for s in samples:
+        outcomes.setdefault(s["problem_id"], []).append(s["correct"])
+    return {
+        "pass@k": {str(k): metrics.mean_pass_at_k(outcomes, k) for k in ks},
+        "pass@k-s": {f"{k}-{s}": metrics.mean_pass_at_k_s(outcomes, k, s) for k, s in k_s_pairs},
+    }
 
 
 def evaluate_greedy(
@@ -268,6 +491,8 @@ def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter |
     torch.manual_seed(config.seed)
     task = build_task(config)
     loop = Loop(config, store, task, base_model_path(config, reporter), reporter)
+    if config.reward.enabled and not store.done(0, "reward"):
+        loop.train_reward_model()  # first: iteration 0's evaluation already uses it
     if not store.done(0, "eval"):
         loop.evaluate(0, loop.base_path)
     reporter.line(f"base model M: {_accuracy_line(store.metrics()[0])}")

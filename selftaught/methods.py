@@ -1,7 +1,12 @@
 """Methods are config defaults, not subclasses: a preset is the dict a method puts
-under the user's config, so every behaviour stays one visible key a user can override."""
+under the user's config, so every behaviour stays one visible key a user can override.
+
+Add ``reward.enabled: true`` (and, outside B-STaR, a ``selection.threshold``) to any of
+them for its "w/ RM" variant (DESIGN §1)."""
 
 from __future__ import annotations
+
+_RFT_SAMPLING = {"temperature": 0.8, "num_samples": 4}
 
 PRESETS: dict[str, dict] = {
     # STaR (Zelikman et al. 2022): greedy, one rationale per problem, rationalization
@@ -16,6 +21,37 @@ PRESETS: dict[str, dict] = {
         "rationalization": False,
         "sampling": {"temperature": 0.0, "num_samples": 1},
         "train": {"init": "base"},
+    },
+    # ReST-EM (Singh et al. 2023): K samples per problem at temperature T, the correct
+    # ones (capped per problem) kept, every iteration restarts from M.
+    "rest-em": {
+        "rationalization": False,
+        "sampling": _RFT_SAMPLING,
+        "selection": {"max_per_problem": 4},
+        "train": {"init": "base"},
+    },
+    # Iterative RFT: the same data, but each iteration continues the previous model.
+    "iterative-rft": {
+        "rationalization": False,
+        "sampling": _RFT_SAMPLING,
+        "selection": {"max_per_problem": 4},
+        "train": {"init": "previous"},
+    },
+    # Online RFT: one continuous training run; each round (iteration) samples a fresh
+    # batch of queries from the current model and trains ``train.steps`` more steps.
+    "online-rft": {
+        "rationalization": False,
+        "sampling": {**_RFT_SAMPLING, "queries_per_round": 256},
+        "train": {"init": "previous", "continuous": True, "steps": 100, "steps_increment": 0},
+    },
+    # B-STaR (Zeng et al. 2024): Online RFT whose temperature and reward threshold are
+    # re-chosen every round by the balance score; the threshold replaces the correct filter.
+    "bstar": {
+        "rationalization": False,
+        "sampling": {**_RFT_SAMPLING, "queries_per_round": 256},
+        "selection": {"require_correct": False},
+        "bstar": {"enabled": True},
+        "train": {"init": "previous", "continuous": True, "steps": 100, "steps_increment": 0},
     },
 }
 

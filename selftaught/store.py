@@ -100,6 +100,10 @@ class RunStore:
     def model_dir(self, iteration: int) -> Path:
         return self.iter_dir(iteration) / "model"
 
+    @property
+    def reward_model_dir(self) -> Path:
+        return self.root / "reward_model"
+
     # -- metrics ------------------------------------------------------------------
     def write_metrics(self, iteration: int, metrics: dict) -> None:
         """Per-iteration file first, then metrics.jsonl rebuilt from all of them, so a

@@ -15,8 +15,7 @@ TOY = {
     # a base that learns most 1-digit sums, so every toy iteration keeps some examples
     "base": {
         "examples": 54,
-        "min_digits": 1,
-        "max_digits": 1,
+        "max_size": 1,
         "long_fraction": 0.0,
         "steps": 400,
         "batch_size": 32,

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from selftaught import bstar
+from selftaught import bstar, selection
 
 
 def _s(pid, completion, correct, reward):
@@ -39,11 +39,11 @@ def test_reward_score_without_step_scores_is_correctness_alone():
 def test_select_is_strict_and_keeps_order():
     samples = [_s("p", "a", True, 0.5), _s("p", "b", True, 0.2), _s("q", "c", False, 0.7)]
     samples.append(_s("q", "d", True, 0.5))
-    assert [s["completion"] for s in bstar.select(samples, 0.5)] == ["c"]
-    assert [s["completion"] for s in bstar.select(samples, 0.2)] == ["a", "c", "d"]
-    assert bstar.select(samples, 0.7) == []
-    assert bstar.select(samples, -1.0) == samples
-    assert bstar.select(samples, -1.0) is not samples  # a new list: the input is untouched
+    assert [s["completion"] for s in selection.above(samples, 0.5)] == ["c"]
+    assert [s["completion"] for s in selection.above(samples, 0.2)] == ["a", "c", "d"]
+    assert selection.above(samples, 0.7) == []
+    assert selection.above(samples, -1.0) == samples
+    assert selection.above(samples, -1.0) is not samples  # a new list: the input is untouched
 
 
 # --- grids --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from selftaught.cli import app
+from selftaught.store import read_jsonl
 
 runner = CliRunner()
 
@@ -47,6 +48,8 @@ def test_user_mistakes_exit_2_without_a_traceback(tmp_path):
         ["run", "--resume", str(tmp_path)],
         ["eval", str(tmp_path)],
         ["base", "--set", "model.name_or_path=gpt2"],
+        ["refilter", str(tmp_path), "--iteration", "1"],
+        ["compare", str(tmp_path)],
     ]
     for args in cases:
         result = runner.invoke(app, args)
@@ -58,3 +61,29 @@ def test_tasks_and_config_commands():
     assert "addition" in runner.invoke(app, ["tasks"]).output
     shown = runner.invoke(app, ["config", "--set", "train.steps=9"]).output
     assert "steps: 9" in shown and "method: star" in shown
+
+
+def test_refilter_redoes_selection_and_compare_tabulates_runs(tmp_path, toy_raw):
+    toy_raw.update(method="rest-em", iterations=1)
+    toy_raw["sampling"]["num_samples"] = 3
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", "--out", str(out), "-q", *toy_args(toy_raw)]).exit_code == 0
+    train = read_jsonl(out / "iter_0001" / "train.jsonl")
+
+    result = runner.invoke(
+        app, ["refilter", str(out), "--iteration", "1", "--set", "selection.max_per_problem=1"]
+    )
+    assert result.exit_code == 0, result.output
+    capped = read_jsonl(out / "iter_0001" / "refiltered.jsonl")
+    ids = [r["problem_id"] for r in capped]
+    assert len(ids) == len(set(ids)) == len({r["problem_id"] for r in train})
+    assert len(capped) < len(train)  # several correct samples per problem were kept before
+
+    wrong = runner.invoke(app, ["refilter", str(out), "--iteration", "1", "--set", "train.lr=1"])
+    assert wrong.exit_code == 2 and "only selection" in wrong.output
+
+    table = runner.invoke(app, ["compare", str(out), str(out)])
+    assert table.exit_code == 0, table.output
+    header, _, first, second = table.output.strip().splitlines()
+    assert "best pass@1" in header and "examples trained" in header
+    assert first == second and "| rest-em |" in first

@@ -43,7 +43,7 @@ def test_run_writes_every_file_and_metric_key(finished_run):
     assert [r["iteration"] for r in rows] == [0, 1, 2]
     for row in rows:
         assert row.keys() >= METRIC_KEYS
-        assert set(row["seconds"]) == {"sample", "rationalize", "train", "eval"}
+        assert set(row["seconds"]) == {"search", "sample", "rationalize", "train", "eval"}
         assert set(row["tokens_per_second"]) == {"sample", "train"}
         assert list(row["accuracy_by_bucket"]) == ["1", "2"]
     for n in (1, 2):

@@ -14,7 +14,7 @@ from selftaught.config import RunConfig
 from selftaught.models.tiny import save_new_tiny
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
-from selftaught.tasks import AdditionTask, build_task
+from selftaught.tasks import build_task
 
 FORMAT_VERSION = 1  # bump when the scratchpad, tokenizer or base recipe changes
 
@@ -26,10 +26,10 @@ def cache_root() -> Path:
 def base_key(config: RunConfig) -> str:
     spec = {
         "version": FORMAT_VERSION,
-        "seed": config.seed,
+        "seed": config.task.seed,
         "model": config.model.model_dump(),
         "base": config.base.model_dump(),
-        "task": config.task.model_dump(include={"name", "min_digits", "max_digits", "eval_size"}),
+        "task": config.task.model_dump(exclude={"train_size"}),
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -46,13 +46,11 @@ def base_model_path(config: RunConfig, reporter: Reporter | None = None) -> Path
 
 def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
     task = build_task(config)
-    if not isinstance(task, AdditionTask):
-        raise ValueError(f"the built-in model is trained for 'addition', not {task.name!r}")
     b = config.base
-    digits = list(range(b.min_digits, b.max_digits + 1))
-    longer = list(range(b.max_digits + 1, config.task.max_digits + 1))
+    short = [n for n in task.sizes if n <= b.max_size]
+    longer = [n for n in task.sizes if n > b.max_size]
     long = round(b.examples * b.long_fraction) if longer else 0
-    examples = task.seed_examples(b.examples - long, digits, b.hinted_fraction)
+    examples = task.seed_examples(b.examples - long, short, b.hinted_fraction)
     if long:
         examples += task.seed_examples(long, longer, b.hinted_fraction, salt="long")
     work = path.with_name(path.name + ".build")
@@ -62,12 +60,12 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
         config.model.hidden_size,
         config.model.layers,
         config.model.heads,
-        config.seed,
+        config.task.seed,
     )
     trainer = HFTrainer(batch_size=b.batch_size, lr=b.lr)
     reporter.line(
         f"Training the base model M on {len(examples)} seed examples "
-        f"({b.min_digits}-{b.max_digits} digits, {long} longer); cached at {path}"
+        f"({task.name} sizes {short[0]}-{short[-1]}, {long} larger); cached at {path}"
     )
     with reporter.phase("base", b.steps) as bar:
         result = trainer.fit(
@@ -75,7 +73,7 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
             examples,
             b.steps,
             work / "model",
-            config.seed,
+            config.task.seed,
             lambda step, loss: bar.advance(1, f"loss {loss:.3f}"),
         )
     reporter.line(

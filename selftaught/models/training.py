@@ -18,6 +18,7 @@ from typing import Protocol
 
 import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
 from transformers import get_cosine_schedule_with_warmup
 
 from selftaught.models.loading import load_model, load_tokenizer
@@ -54,8 +55,13 @@ class Trainer(Protocol):
         out_dir: Path,
         seed: int,
         progress: StepProgress | None = None,
+        schedule: tuple[int, int] | None = None,
     ) -> TrainResult:
-        """Train from the checkpoint at ``init_path``; save the result at ``out_dir``."""
+        """Train from the checkpoint at ``init_path``; save the result at ``out_dir``.
+
+        ``schedule=(start, total)`` continues one optimizer and LR schedule across calls
+        (Online RFT): the optimizer state saved beside ``init_path`` is restored, the
+        schedule resumes at step ``start`` of ``total``, and the state is saved again."""
 
 
 @dataclass
@@ -66,7 +72,7 @@ class HFTrainer:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
 
-    def fit(self, init_path, examples, steps, out_dir, seed, progress=None):
+    def fit(self, init_path, examples, steps, out_dir, seed, progress=None, schedule=None):
         if not examples:
             raise TrainingError("no training examples: nothing was kept this iteration")
         torch.manual_seed(seed)
@@ -74,12 +80,18 @@ class HFTrainer:
         model = load_model(init_path)
         model.train()
         encoded = [encode(tokenizer, ex) for ex in examples]
+        start, total = schedule or (0, steps)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.98)
         )
-        schedule = get_cosine_schedule_with_warmup(
-            optimizer, math.ceil(self.warmup_ratio * steps), steps
+        if start:
+            load_optimizer_state(optimizer, model, Path(init_path) / OPTIMIZER_FILE)
+        for group in optimizer.param_groups:
+            group["initial_lr"] = self.lr  # lets the schedule start at ``start``
+        lr_schedule = get_cosine_schedule_with_warmup(
+            optimizer, math.ceil(self.warmup_ratio * total), total, last_epoch=start - 1
         )
+        raw_optimizer = optimizer
         accelerator = Accelerator()
         model, optimizer = accelerator.prepare(model, optimizer)
         batches = shuffled_batches(encoded, self.batch_size, random.Random(seed))
@@ -94,14 +106,15 @@ class HFTrainer:
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
             optimizer.step()
-            schedule.step()
+            lr_schedule.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             tokens += int(mask.sum())
             if progress:
                 progress(step, losses[-1])
         seconds = time.perf_counter() - start
-        save_checkpoint(accelerator.unwrap_model(model), tokenizer, out_dir)
+        model = accelerator.unwrap_model(model)
+        save_checkpoint(model, tokenizer, out_dir, raw_optimizer if schedule else None)
         tail = losses[-max(1, steps // 10) :]
         return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
 
@@ -144,13 +157,46 @@ def collate(batch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return input_ids, labels, mask
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path) -> None:
+def save_checkpoint(model, tokenizer, out_dir: Path, optimizer=None) -> None:
     """Write to a sibling temp dir, then rename: a killed save never leaves half a checkpoint."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    if optimizer is not None:
+        save_optimizer_state(optimizer, model, tmp / OPTIMIZER_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
+
+
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+def save_optimizer_state(optimizer, model, path: Path) -> None:
+    """AdamW's moments and step per parameter, keyed by parameter name, as safetensors:
+    no pickle, so a checkpoint from elsewhere cannot run code when resumed."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    tensors = {}
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            tensors[f"{names[id(param)]}::{key}"] = torch.as_tensor(value).contiguous()
+    save_file(tensors, str(path))
+
+
+def load_optimizer_state(optimizer, model, path: Path) -> None:
+    if not path.exists():
+        raise TrainingError(
+            f"{path}: no optimizer state to continue from (train.continuous needs the "
+            "previous iteration's checkpoint to have been trained with it on)"
+        )
+    tensors = load_file(str(path))
+    for name, param in model.named_parameters():
+        state = {
+            key.split("::", 1)[1]: value
+            for key, value in tensors.items()
+            if key.split("::", 1)[0] == name
+        }
+        if state:
+            optimizer.state[param] = state

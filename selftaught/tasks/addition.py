@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 
-from selftaught.tasks.base import Example, Problem
+from selftaught.tasks.base import Example, Problem, label_steps, split_steps
 
 HINT_PREFIX = "Hint: "
+DIGITS = "0123456789"  # str.isdigit would also accept "²" or "٣"
 
 
 def spaced(number: int | str) -> str:
@@ -39,6 +40,12 @@ def scratchpad(a: int, b: int) -> str:
     return "<scratch>\n" + "\n".join(lines) + "\n</scratch>\n"
 
 
+def operands(question: str) -> tuple[int, int]:
+    """``"6 2 4 + 2 5 9"`` -> ``(624, 259)``."""
+    a, b = (int(x.replace(" ", "")) for x in question.split(" + "))
+    return a, b
+
+
 class AdditionTask:
     """Seeded sums of ``min_digits``..``max_digits`` digits; both operands have exactly n digits."""
 
@@ -52,7 +59,8 @@ class AdditionTask:
         eval_size: int = 100,
         seed: int = 0,
     ):
-        self.digit_counts = list(range(min_digits, max_digits + 1))
+        self.sizes = list(range(min_digits, max_digits + 1))
+        self.digit_counts = self.sizes  # the older name, still used by callers
         self.train_size = train_size
         self.eval_size = eval_size
         self.seed = seed
@@ -88,12 +96,12 @@ class AdditionTask:
             problems += [self._problem(a, b, "eval", i) for i, (a, b) in enumerate(sorted(pairs))]
         return problems
 
-    def _draw(self, split: str, count: int, digit_counts: list[int], salt: str) -> list[Problem]:
-        """``count`` problems spread evenly over ``digit_counts``, none of them held out."""
+    def _draw(self, split: str, count: int, sizes: list[int], salt: str) -> list[Problem]:
+        """``count`` problems spread evenly over the digit counts ``sizes``, none held out."""
         rng = random.Random(f"addition-{salt}-{self.seed}")
         problems = []
         for i in range(count):
-            n = digit_counts[i % len(digit_counts)]
+            n = sizes[i % len(sizes)]
             while True:
                 a, b = self._random_pair(rng, n)
                 if f"{spaced(a)} + {spaced(b)}" not in self._held_out:
@@ -108,13 +116,13 @@ class AdditionTask:
         return list(self._eval)
 
     def seed_examples(
-        self, count: int, digit_counts: list[int], hinted_fraction: float, salt: str = "seed"
+        self, count: int, sizes: list[int], hinted_fraction: float, salt: str = "seed"
     ) -> list[Example]:
         """Worked examples for the base model, some with the hint shown, so M learns both forms."""
         rng = random.Random(f"addition-{salt}-hint-{self.seed}")
         examples = []
-        for problem in self._draw("seed", count, digit_counts, salt):
-            a, b = (int(x.replace(" ", "")) for x in problem.question.split(" + "))
+        for problem in self._draw("seed", count, sizes, salt):
+            a, b = operands(problem.question)
             hint = rng.random() < hinted_fraction
             examples.append(Example(self.prompt(problem, hint=hint), self.solution(a, b)))
         return examples
@@ -134,7 +142,7 @@ class AdditionTask:
             return None
         line = tail.split("\n", 1)[0].strip()
         parts = line.split(" ")
-        if not parts or not all(len(p) == 1 and p.isdigit() for p in parts):
+        if not all(len(p) == 1 and p in DIGITS for p in parts):
             return None
         return " ".join(parts)
 
@@ -143,3 +151,24 @@ class AdditionTask:
 
     def leaks_hint(self, completion: str) -> bool:
         return HINT_PREFIX.strip() in completion
+
+    # -- steps for process reward models ----------------------------------------------
+    def steps(self, completion: str) -> list[str]:
+        """``<scratch>\\n`` alone, then one step per scratchpad line, then ``</scratch>`` with
+        the answer as the last step (see ``base.split_steps``)."""
+        return split_steps(completion)
+
+    def step_labels(self, problem: Problem, completion: str) -> list[bool]:
+        """The scratchpad is deterministic, so scratchpad line i is valid iff it equals the
+        gold scratchpad's line i; ``<scratch>\\n`` is valid iff nothing precedes it. The final
+        step is valid iff every gold line was written (none skipped) and the answer is right.
+        """
+        gold = scratchpad(*operands(problem.question)).split("\n")[1:-2]
+
+        def line_ok(previous: list[str], line: str) -> bool:
+            return len(previous) < len(gold) and line == gold[len(previous)]
+
+        def final_ok(lines: list[str], step: str) -> bool:
+            return len(lines) == len(gold) and self.is_correct(self.extract_answer(step), problem)
+
+        return label_steps(self.steps(completion), line_ok, final_ok)

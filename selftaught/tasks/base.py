@@ -1,10 +1,15 @@
 """What the loop needs from a task: problems, prompts (with and without the hint),
-answer extraction and checking. Pure: no model, no torch."""
+answer extraction and checking, and the completion cut into labelled reasoning steps
+for process reward models. Pure: no model, no torch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+SCRATCH_OPEN = "<scratch>\n"
+SCRATCH_CLOSE = "</scratch>"
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,16 @@ class Example:
 
 class Task(Protocol):
     name: str
+    sizes: list[int]  # the difficulty buckets' sizes (digits, terms), smallest first
 
     def train_problems(self) -> list[Problem]: ...
 
     def eval_problems(self) -> list[Problem]: ...
+
+    def seed_examples(
+        self, count: int, sizes: list[int], hinted_fraction: float, salt: str = "seed"
+    ) -> list[Example]:
+        """Worked examples for the base model, never from the eval set."""
 
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
@@ -40,3 +51,60 @@ class Task(Protocol):
 
     def leaks_hint(self, completion: str) -> bool:
         """True when a completion mentions the hint, which must never reach training."""
+
+    def steps(self, completion: str) -> list[str]:
+        """The completion as reasoning steps; ``"".join(steps) == completion``, never empty."""
+
+    def step_labels(self, problem: Problem, completion: str) -> list[bool]:
+        """One label per step: True until the first invalid step, False from it on."""
+
+
+# -- steps of a scratchpad completion, shared by the scratchpad tasks ---------------------
+def split_steps(completion: str) -> list[str]:
+    """Cut a completion into steps that join back to it exactly, whatever it holds.
+
+    Step 0 is everything up to and including the first ``<scratch>\\n`` (so text before the
+    marker spoils step 0, not a later one); then one step per scratchpad line with its
+    newline; then one final step from the line starting with ``</scratch>`` to the end (the
+    answer and anything after it). Without ``<scratch>\\n`` the whole completion is one step,
+    so even ``""`` gives one step and a reward model's min over steps is always defined.
+    """
+    start = completion.find(SCRATCH_OPEN)
+    if start < 0:
+        return [completion]
+    cut = start + len(SCRATCH_OPEN)
+    # split on "\n" only: str.splitlines would also cut at \r, \x1c, \u2028, ...
+    parts = completion[cut:].split("\n")
+    lines = [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    for k, line in enumerate(lines):
+        if line.startswith(SCRATCH_CLOSE):
+            lines = [*lines[:k], "".join(lines[k:])]
+            break
+    return [completion[:cut], *lines]
+
+
+def label_steps(
+    steps: list[str],
+    line_ok: Callable[[list[str], str], bool],
+    final_ok: Callable[[list[str], str], bool],
+) -> list[bool]:
+    """Math-Shepherd-style labels: True while every step so far is valid, then False.
+
+    ``line_ok(previous_lines, line)`` judges one scratchpad line (without its newline) given
+    the lines before it; ``final_ok(lines, step)`` judges the final step (which starts with
+    ``</scratch>\\n``) given all scratchpad lines. Step 0 is valid only if it is exactly
+    ``<scratch>\\n``. Once a step fails no later check runs, so checks never see garbage
+    that an earlier step already condemned.
+    """
+    ok = steps[0] == SCRATCH_OPEN
+    labels = [ok]
+    lines: list[str] = []
+    for step in steps[1:]:
+        if step.startswith(SCRATCH_CLOSE):
+            ok = ok and step.startswith(SCRATCH_CLOSE + "\n") and final_ok(lines, step)
+        else:
+            line = step.removesuffix("\n")
+            ok = ok and line_ok(lines, line)
+            lines.append(line)
+        labels.append(ok)
+    return labels

@@ -81,3 +81,25 @@ def _loss(path, examples) -> float:
     batch = collate([encode(tokenizer, e) for e in examples], tokenizer.pad_token_id)
     with torch.no_grad():
         return model(input_ids=batch[0], labels=batch[1], attention_mask=batch[2]).loss.item()
+
+
+def test_continuing_one_schedule_equals_one_uninterrupted_run(tiny, tmp_path):
+    # 8 examples, batch 8: every step sees the same batch, so two 4-step calls can match
+    # one 8-step call only if the optimizer moments and the LR schedule carry over
+    examples = [Example(f"Input:\n{i} + 1\nTarget:\n", f"{i + 1}") for i in range(1, 9)]
+    trainer = HFTrainer(batch_size=8, lr=1e-2)
+    trainer.fit(tiny, examples, 8, tmp_path / "whole", seed=0)
+    trainer.fit(tiny, examples, 4, tmp_path / "half", seed=0, schedule=(0, 8))
+    trainer.fit(tmp_path / "half", examples, 4, tmp_path / "both", seed=0, schedule=(4, 8))
+    trainer.fit(tmp_path / "half", examples, 4, tmp_path / "restarted", seed=0)
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+    both = load_file(tmp_path / "both" / "model.safetensors")
+    restarted = load_file(tmp_path / "restarted" / "model.safetensors")
+    assert all(torch.allclose(whole[k], both[k], atol=1e-5) for k in whole)
+    assert not all(torch.allclose(whole[k], restarted[k], atol=1e-5) for k in whole)
+
+
+def test_continuing_without_saved_optimizer_state_is_a_clear_error(tiny, tmp_path):
+    examples = [Example("Input:\n1 + 1\nTarget:\n", "2")]
+    with pytest.raises(TrainingError, match="no optimizer state"):
+        HFTrainer().fit(tiny, examples, 2, tmp_path / "out", seed=0, schedule=(2, 4))

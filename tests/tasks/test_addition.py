@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from selftaught.tasks.addition import AdditionTask, scratchpad
@@ -60,6 +62,8 @@ def test_scratchpad_final_line_holds_carry_and_all_digits():
         "<scratch>\n</scratch>\n 1  2",  # doubled spaces
         "garbage \x00\xff",
         "</scratch>",  # no newline after the marker
+        "<scratch>\n</scratch>\n²",  # a digit to str.isdigit, not to us
+        "<scratch>\n</scratch>\n8 ٣",
     ],
 )
 def test_malformed_answers_are_unparseable_not_errors(completion):
@@ -113,3 +117,79 @@ def test_seed_examples_mix_hinted_and_plain_prompts():
     hinted = sum("Hint:" in e.prompt for e in examples)
     assert 120 < hinted < 280
     assert all("Hint" not in e.completion for e in examples)
+
+
+def test_sizes_are_the_digit_counts():
+    task = AdditionTask(2, 4)
+    assert task.sizes == task.digit_counts == [2, 3, 4]
+
+
+GOLD_STEPS = [  # DESIGN §3's example, one step per line
+    "<scratch>\n",
+    "6 2 4 + 2 5 9 , C: 0\n",
+    "2 + 5 , 3 C: 1\n",
+    "6 + 2 , 8 3 C: 0\n",
+    ", 8 8 3 C: 0\n",
+    "0 8 8 3\n",
+    "</scratch>\n8 8 3",
+]
+
+
+def test_steps_are_scratchpad_lines_then_the_answer():
+    assert AdditionTask().steps(AdditionTask.solution(624, 259)) == GOLD_STEPS
+
+
+def labels(steps: list[str]) -> list[bool]:
+    task = AdditionTask()
+    return task.step_labels(task._problem(624, 259, "t", 0), "".join(steps))
+
+
+def test_gold_steps_are_all_valid():
+    assert labels(GOLD_STEPS) == [True] * 7
+    rng = random.Random(0)
+    task = AdditionTask(1, 6, train_size=200, eval_size=5)
+    for p in task.train_problems():
+        a, b = (int(x.replace(" ", "")) for x in p.question.split(" + "))
+        assert all(task.step_labels(p, task.solution(a, b)))
+        assert not all(task.step_labels(p, task.solution(a, b + rng.randint(1, 9))))
+
+
+@pytest.mark.parametrize("k", range(1, 6))
+def test_a_wrong_line_is_labelled_false_from_there_on(k):
+    steps = list(GOLD_STEPS)
+    steps[k] = steps[k].replace("C: 0", "C: 1") if "C: 0" in steps[k] else "1 2 3\n"
+    assert labels(steps) == [True] * k + [False] * (7 - k)
+
+
+def test_labels_of_other_broken_scratchpads():
+    wrong_answer = [*GOLD_STEPS[:-1], "</scratch>\n8 8 4"]
+    assert labels(wrong_answer) == [True] * 6 + [False]
+    skipped = GOLD_STEPS[:3] + GOLD_STEPS[4:]  # a column left out, right answer anyway
+    assert labels(skipped) == [True] * 3 + [False] * 3
+    stopped_early = [*GOLD_STEPS[:3], "</scratch>\n8 8 3"]
+    assert labels(stopped_early) == [True] * 3 + [False]
+    extra = [*GOLD_STEPS[:-1], "0 8 8 3\n", GOLD_STEPS[-1]]
+    assert labels(extra) == [True] * 6 + [False] * 2
+    assert labels(["x", *GOLD_STEPS]) == [False] * 7  # text before <scratch>
+    assert labels(GOLD_STEPS[:4]) == [True] * 4  # cut short: no wrong step yet
+    assert labels(["8 8 3"]) == [False]  # no scratchpad at all
+    assert labels([]) == [False]
+
+
+def test_steps_rejoin_exactly_on_corrupted_solutions_and_garbage():
+    rng = random.Random(1)
+    task = AdditionTask()
+    problem = task._problem(624, 259, "t", 0)
+    gold = AdditionTask.solution(624, 259)
+    for _ in range(2000):
+        if rng.random() < 0.5:
+            i, j = sorted(rng.randrange(len(gold) + 1) for _ in range(2))
+            text = gold[:i] + "".join(chr(rng.randrange(0x110000)) for _ in range(3)) + gold[j:]
+        else:
+            text = "".join(
+                rng.choice(["<scratch>\n", "</scratch>\n", "\n", "7 ", ","]) for _ in range(9)
+            )
+        steps = task.steps(text)
+        assert steps and "".join(steps) == text
+        got = task.step_labels(problem, text)
+        assert len(got) == len(steps) and got == sorted(got, reverse=True)
