@@ -71,8 +71,48 @@ class ExpressionTaskConfig(_TaskCommon):
         return list(range(self.min_terms, self.max_terms + 1))
 
 
-TaskConfig = Annotated[AdditionTaskConfig | ExpressionTaskConfig, Field(discriminator="name")]
-TASK_CONFIGS = {"addition": AdditionTaskConfig, "expression": ExpressionTaskConfig}
+class DataTaskConfig(_Strict):
+    """A task read from a data set: a hub name or a local JSONL / JSON / Parquet file."""
+
+    name: Literal["gsm8k", "math", "commonsenseqa", "arc", "jsonl", "code"]
+    seed: int = Field(0, description="draws train_size / eval_size subsets")
+    path: str = Field(..., description="hub data set name, or a local .jsonl/.json/.parquet")
+    subset: str | None = Field(None, description="hub configuration, e.g. 'main' for gsm8k")
+    split: str = "train"
+    eval_path: str | None = Field(None, description="held-out data; none: the same path")
+    eval_split: str = "test"
+    train_size: int | None = Field(None, ge=1, description="none: every training row")
+    eval_size: int | None = Field(None, ge=1, description="none: every held-out row")
+    question_field: str | None = Field(None, description="jsonl: the question's field")
+    answer_field: str | None = Field(None, description="jsonl: the gold answer's field")
+    answer_type: Literal["number", "string", "choice", "math"] = Field(
+        "number", description="jsonl: how answers are compared"
+    )
+    few_shot_path: str | None = Field(
+        None, description="JSONL of worked exemplars ({question, rationale, answer}) for the prompt"
+    )
+    few_shot: int = Field(0, ge=0, description="exemplars put in every prompt")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [1]  # one difficulty bucket unless the task defines its own
+
+
+TaskConfig = Annotated[
+    AdditionTaskConfig | ExpressionTaskConfig | DataTaskConfig, Field(discriminator="name")
+]
+TASK_CONFIGS = {
+    "addition": AdditionTaskConfig,
+    "expression": ExpressionTaskConfig,
+    **{name: DataTaskConfig for name in ("gsm8k", "math", "commonsenseqa", "arc", "jsonl", "code")},
+}
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = Field("all-linear")
 
 
 class ModelConfig(_Strict):
@@ -82,6 +122,13 @@ class ModelConfig(_Strict):
     hidden_size: int = Field(128, ge=8, description="builtin model only")
     layers: int = Field(4, ge=1, description="builtin model only")
     heads: int = Field(4, ge=1, description="builtin model only")
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    chat_template: bool = Field(
+        True, description="wrap prompts in the model's chat template, where it has one"
+    )
+    lora: LoraConfig | None = Field(
+        None, description="train a LoRA adapter (PEFT) instead of every weight"
+    )
 
 
 class BaseTrainingConfig(_Strict):
@@ -119,6 +166,14 @@ class SamplingConfig(_Strict):
     )
     max_new_tokens: int = Field(400, ge=1)
     batch_size: int = Field(256, ge=1)
+    backend: Literal["hf", "vllm", "ray"] = Field(
+        "hf", description="hf: transformers generate; vllm: the vLLM engine; ray: fan out"
+    )
+    ray_address: str | None = Field(None, description="ray: cluster address; none: local")
+    ray_workers: int = Field(2, ge=1, description="ray: sampling workers")
+    ray_backend: Literal["hf", "vllm"] = Field("hf", description="ray: each worker's sampler")
+    vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
 
 
 class SelectionConfig(_Strict):
@@ -206,6 +261,15 @@ class TrainConfig(_Strict):
         return self
 
 
+class LogConfig(_Strict):
+    tensorboard: bool = Field(True, description="event files in RUN/tensorboard")
+    wandb: bool = Field(False, description="Weights & Biases")
+    wandb_project: str = "selftaught"
+    wandb_mode: Literal["online", "offline"] = Field(
+        "offline", description="offline works without network; `wandb sync` uploads later"
+    )
+
+
 class EvalConfig(_Strict):
     batch_size: int = Field(256, ge=1)
     num_samples: int = Field(
@@ -260,6 +324,7 @@ class RunConfig(_Strict):
     bstar: BStarConfig = BStarConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
     quiet: bool = False
 
     @model_validator(mode="before")
@@ -273,7 +338,8 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         sizes = self.task.sizes
-        if not sizes[0] <= self.base.max_size <= sizes[-1]:
+        builtin = self.model.name_or_path == "builtin"
+        if builtin and not sizes[0] <= self.base.max_size <= sizes[-1]:
             raise ValueError(
                 f"base.max_size ({self.base.max_size}) must lie within the task's sizes "
                 f"({sizes[0]}..{sizes[-1]})"
