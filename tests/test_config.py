@@ -93,3 +93,11 @@ def test_deep_merge_merges_sections():
         "a": {"x": 1, "y": 3},
         "b": 1,
     }
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_config_resolves(path):
+    config = load_config(path)
+    assert config.method in ("star", "star-norat", "rest-em", "iterative-rft", "online-rft", "bstar")

@@ -149,3 +149,32 @@ def test_accelerate_launch_trains_one_phase_on_two_cpu_processes(tmp_path):
     assert record["processes"] == 2
     assert result.steps == 30 and result.tokens > 0
     assert _loss(tmp_path / "out") < _loss(tiny) / 2
+
+
+def test_the_loop_runs_a_data_task_on_a_real_architecture_with_lora(qwen, tmp_path):
+    from selftaught.config import resolve
+    from selftaught.loop import run
+    from selftaught.store import RunStore, read_jsonl
+
+    raw = {
+        "method": "star",
+        "iterations": 1,
+        "task": {"name": "gsm8k", "path": str(ROOT / "tests" / "fixtures" / "data" / "gsm8k")},
+        "model": {"name_or_path": str(qwen), "lora": {"r": 4, "alpha": 8}},
+        "sampling": {"max_new_tokens": 12, "batch_size": 8},
+        # a random model answers nothing right: keep every sample so a phase trains
+        "selection": {"require_correct": False},
+        "train": {"steps": 2, "batch_size": 4},
+        "eval": {"batch_size": 8},
+        "quiet": True,
+    }
+    rows = run(resolve(raw), tmp_path / "run")
+    store = RunStore(tmp_path / "run")
+    assert [r["iteration"] for r in rows] == [0, 1]
+    assert is_adapter(store.model_dir(1))
+    samples = read_jsonl(store.iter_dir(1) / "samples.jsonl.gz")
+    hinted = [s for s in samples if s["hinted"]]
+    assert hinted and all("Hint" in s["prompt"] for s in hinted)
+    train = read_jsonl(store.iter_dir(1) / "train.jsonl")
+    assert train and not any("Hint" in r["prompt"] for r in train)
+    assert rows[1]["problems"] == len({s["problem_id"] for s in samples})

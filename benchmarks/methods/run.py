@@ -1,0 +1,139 @@
+"""STaR, ReST-EM, Iterative RFT, Online RFT and B-STaR side by side, equal sample budgets.
+
+    python benchmarks/methods/run.py [--config configs/methods-expression.yaml]
+        [--seeds 0 1 2] [--methods star rest-em ...] [--budget 512] [--set KEY=VALUE ...]
+
+Every method draws ``--budget`` responses per round: STaR one greedy rationale for each
+of ``budget`` problems (plus its rationalization retries), the others ``num_samples`` (K)
+for each of ``budget / K`` problems. All runs share the task's data and the base model M
+(``task.seed``); ``--seeds`` vary sampling and training. Finished runs are reused, so an
+interrupted benchmark continues. Writes ``results-<task>.md`` beside this file: a table
+like B-STaR's Table 1 (Pass@1, Pass@k, Pass@k-s per method, mean and spread over seeds)
+and B-STaR's chosen temperature, threshold and balance score per round (its Table 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from selftaught.config import load_config
+from selftaught.loop import run
+from selftaught.progress import Reporter
+from selftaught.store import RunStore
+
+HERE = Path(__file__).parent
+METHODS = ["star", "rest-em", "iterative-rft", "online-rft", "bstar"]
+
+
+def budget_overrides(method: str, budget: int, k: int) -> list[str]:
+    if method in ("star", "star-norat"):
+        return [f"sampling.queries_per_round={budget}"]
+    return [f"sampling.num_samples={k}", f"sampling.queries_per_round={budget // k}"]
+
+
+def run_one(config_path: Path, method: str, seed: int, args) -> list[dict]:
+    overrides = [f"method={method}", f"seed={seed}", *budget_overrides(method, args.budget, args.k)]
+    config = load_config(config_path, [*args.overrides, *overrides])
+    out = args.out / config.task.name / f"{method}-seed{seed}"
+    store = RunStore(out)
+    resume = (out / "state.json").exists()
+    if resume and store.done(config.iterations, "eval"):
+        return store.metrics()
+    start = time.perf_counter()
+    rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
+    print(f"{method} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    return rows
+
+
+def spread(values: list[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def table1(results: dict[str, list[list[dict]]]) -> str:
+    """Final-round figures per method; each cell mean ± std over seeds (percent)."""
+    first = next(iter(results.values()))[0][-1]
+    ks = list(first.get("pass@k", {}))
+    kss = list(first.get("pass@k-s", {}))
+    head = ["method", "Pass@1 (final)", "Pass@1 (best)"]
+    head += [f"Pass@{k}" for k in ks] + [f"Pass@{k.replace('-', '-s')}" for k in kss]
+    head += ["examples trained", "minutes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, runs in results.items():
+        finals = [rows[-1] for rows in runs]
+        cells = [
+            method,
+            spread([r["accuracy"] for r in finals]),
+            spread([max(x["accuracy"] for x in rows[1:]) for rows in runs]),
+        ]
+        cells += [spread([r["pass@k"][k] for r in finals]) for k in ks]
+        cells += [spread([r["pass@k-s"][k] for r in finals]) for k in kss]
+        cells.append(
+            f"{statistics.fmean(sum(x['train_examples'] for x in rows) for rows in runs):.0f}"
+        )
+        minutes = [sum(sum(x["seconds"].values()) for x in rows) / 60 for rows in runs]
+        cells.append(f"{statistics.fmean(minutes):.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_round(results: dict[str, list[list[dict]]], seed_index: int = 0) -> str:
+    """Every method's held-out Pass@1 per round, and B-STaR's choices (its Table 2)."""
+    methods = list(results)
+    rounds = len(results[methods[0]][seed_index])
+    head = ["round", *methods, "B-STaR T", "B-STaR tau", "balance score", "kept (acc.)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    bstar = results.get("bstar", [[{}] * rounds])[seed_index]
+    for n in range(rounds):
+        cells = [str(n)] + [f"{100 * results[m][seed_index][n]['accuracy']:.1f}" for m in methods]
+        b = bstar[n]
+        chosen = b.get("temperature") is not None and n > 0
+        cells += [
+            f"{b['temperature']:g}" if chosen else "",
+            f"{b['threshold']:g}" if chosen else "",
+            f"{b['balance_score']:.3f}" if chosen else "",
+            f"{b['train_examples']} ({100 * b['selected_accuracy']:.0f}%)" if chosen else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=Path("configs/methods-expression.yaml"))
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=512, help="responses sampled per round")
+    parser.add_argument("--k", type=int, default=4, help="samples per problem (not STaR)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-methods"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    results = {m: [run_one(args.config, m, s, args) for s in args.seeds] for m in args.methods}
+    config = load_config(args.config, args.overrides)
+    command = "python benchmarks/methods/run.py " + " ".join(
+        [f"--config {args.config}", "--seeds", *map(str, args.seeds), f"--budget {args.budget}"]
+        + [f"--set {o}" for o in args.overrides]
+    )
+    text = (
+        f"# Methods on `{config.task.name}`: measured\n\n"
+        f"Command: `{command}`\n\n"
+        f"{len(args.seeds)} seeds, {config.iterations} rounds, {args.budget} responses sampled "
+        f"per round per method; {(time.perf_counter() - started) / 60:.0f} min in all "
+        f"(reused runs not timed again).\n\n"
+        "## Final round (mean ± std over seeds, %), like B-STaR's Table 1\n\n"
+        f"{table1(results)}\n\n"
+        f"## Per round, seed {args.seeds[0]}: Pass@1 (%) and B-STaR's choices, like its Table 2\n\n"
+        f"{per_round(results)}\n"
+    )
+    (HERE / f"results-{config.task.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
