@@ -343,6 +343,11 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
+        if self.sampling.backend != "hf":
+            raise ValueError(
+                f"sampling.backend: {self.sampling.backend!r} is not available in this "
+                "version yet (only 'hf'); see the README's status"
+            )
         sizes = self.task.sizes
         builtin = self.model.name_or_path == "builtin"
         if builtin and not sizes[0] <= self.base.max_size <= sizes[-1]:

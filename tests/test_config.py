@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from selftaught.config import (
+    METHODS,
     ConfigError,
     deep_merge,
     default_config_path,
@@ -100,4 +101,4 @@ def test_deep_merge_merges_sections():
 )
 def test_every_shipped_config_resolves(path):
     config = load_config(path)
-    assert config.method in ("star", "star-norat", "rest-em", "iterative-rft", "online-rft", "bstar")
+    assert config.method in METHODS
