@@ -23,6 +23,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _ordered(section: BaseModel, low: str, high: str) -> None:
+    """A range's two ends in order, or the error that names both keys and values."""
+    lo, hi = getattr(section, low), getattr(section, high)
+    if lo > hi:
+        raise ValueError(f"{low} ({lo}) must be <= {high} ({hi})")
+
+
 class _TaskCommon(_Strict):
     seed: int = Field(
         0,
@@ -42,10 +49,7 @@ class AdditionTaskConfig(_TaskCommon):
 
     @model_validator(mode="after")
     def _digit_range(self) -> AdditionTaskConfig:
-        if self.min_digits > self.max_digits:
-            raise ValueError(
-                f"min_digits ({self.min_digits}) must be <= max_digits ({self.max_digits})"
-            )
+        _ordered(self, "min_digits", "max_digits")
         return self
 
     @property
@@ -60,10 +64,7 @@ class ExpressionTaskConfig(_TaskCommon):
 
     @model_validator(mode="after")
     def _term_range(self) -> ExpressionTaskConfig:
-        if self.min_terms > self.max_terms:
-            raise ValueError(
-                f"min_terms ({self.min_terms}) must be <= max_terms ({self.max_terms})"
-            )
+        _ordered(self, "min_terms", "max_terms")
         return self
 
     @property
@@ -228,11 +229,7 @@ class BStarConfig(_Strict):
     def _grids(self) -> BStarConfig:
         if any(t <= 0 or t > 5 for t in self.temperatures):
             raise ValueError(f"temperatures must be in (0, 5], got {self.temperatures}")
-        if self.threshold_min > self.threshold_max:
-            raise ValueError(
-                f"threshold_min ({self.threshold_min}) must be <= "
-                f"threshold_max ({self.threshold_max})"
-            )
+        _ordered(self, "threshold_min", "threshold_max")
         return self
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 from selftaught import bstar, metrics, selection
-from selftaught.config import RunConfig
+from selftaught.config import BStarConfig, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
 from selftaught.models.sampling import HFSampler, SamplingStats
 from selftaught.models.train_phase import launch, write_spec
-from selftaught.models.training import HFTrainer, LoraSettings
+from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
@@ -89,10 +89,14 @@ class Loop:
         q = self.config.sampling.queries_per_round
         if q is None:
             return self.problems
+        order, start = self._query_order, (n - 1) * q
+        return [order[i % len(order)] for i in range(start, start + q)]
+
+    @cached_property
+    def _query_order(self) -> list[Problem]:
         order = list(self.problems)
         random.Random(derive_seed(self.config.seed, 0, "queries")).shuffle(order)
-        start = (n - 1) * q
-        return [order[i % len(order)] for i in range(start, start + q)]
+        return order
 
     def model_for(self, iteration: int) -> Path:
         return self.base_path if iteration == 0 else self.store.model_dir(iteration)
@@ -203,8 +207,7 @@ class Loop:
                 num_samples=k,
             )
             by_temperature[t], records, seconds = rows, records + rows, seconds + summary["seconds"]
-        grid = bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
-        choice = bstar.choose_configuration(by_temperature, b.n_star, grid)
+        choice = bstar.choose_configuration(by_temperature, b.n_star, threshold_grid(b))
         write_jsonl(self.store.iter_dir(n) / "search.jsonl.gz", records)
         choice["scores"] = {f"{t:g}": v for t, v in choice["scores"].items()}
         self.store.complete(n, "search", {**choice, "seconds": seconds, "seed": seed})
@@ -304,7 +307,6 @@ class Loop:
 
     def trainer(self) -> HFTrainer:
         t, m = self.config.train, self.config.model
-        lora = LoraSettings(**m.lora.model_dump()) if m.lora else None
         return HFTrainer(
             t.batch_size,
             t.lr,
@@ -313,7 +315,7 @@ class Loop:
             t.max_grad_norm,
             m.dtype,
             m.chat_template,
-            lora,
+            m.lora,
         )
 
     def evaluate(self, n: int, model: Path) -> None:
@@ -334,7 +336,7 @@ class Loop:
             )
             write_jsonl(self.store.iter_dir(n) / "eval_samples.jsonl.gz", samples)
             row["seconds"] += summary["seconds"]
-            row["exploration"] = exploration_metrics(samples, e.ks(), e.k_s_pairs())
+            row["exploration"] = metrics.exploration(samples, e.ks(), e.k_s_pairs())
             if self.reward_model is not None:
                 row["exploration"]["best_of_k_accuracy"] = metrics.best_of_k_accuracy(samples)
         stats_by_phase = {**self.store.stats(n), "eval": row}
@@ -448,6 +450,10 @@ class Loop:
         )
 
 
+def threshold_grid(b: BStarConfig) -> list[float]:
+    return bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
+
+
 def training_set(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> tuple[list[dict], dict]:
@@ -458,8 +464,7 @@ def training_set(
     if config.bstar.enabled:
         b = config.bstar
         unhinted = [r for r in records if not r["hinted"]]
-        grid = bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
-        threshold, balance = bstar.best_threshold(unhinted, b.n_star, grid)
+        threshold, balance = bstar.best_threshold(unhinted, b.n_star, threshold_grid(b))
     kept = selection.select(
         records,
         leaks_hint=task.leaks_hint,
@@ -482,19 +487,6 @@ def training_set(
         for r in kept
     ]
     return rows, {"threshold": threshold, "balance_score": balance}
-
-
-def exploration_metrics(
-    samples: list[dict], ks: list[int], k_s_pairs: list[tuple[int, int]]
-) -> dict:
-    """pass@k and pass@k-s of held-out samples, keyed as B-STaR's tables name them."""
-    outcomes: dict[str, list[bool]] = {}
-    for s in samples:
-        outcomes.setdefault(s["problem_id"], []).append(s["correct"])
-    return {
-        "pass@k": {str(k): metrics.mean_pass_at_k(outcomes, k) for k in ks},
-        "pass@k-s": {f"{k}-{s}": metrics.mean_pass_at_k_s(outcomes, k, s) for k, s in k_s_pairs},
-    }
 
 
 def evaluate_greedy(

@@ -86,6 +86,15 @@ def mean_pass_at_k_s(samples_by_problem: dict[str, list[bool]], k: int, s: int) 
     return _mean_over_problems(samples_by_problem, k, lambda n, c: pass_at_k_s(n, c, k, s))
 
 
+def exploration(samples: list[dict], ks: list[int], k_s_pairs: list[tuple[int, int]]) -> dict:
+    """pass@k and pass@k-s of samples, keyed as B-STaR's tables name them."""
+    outcomes = {pid: [s["correct"] for s in g] for pid, g in _by_problem(samples).items()}
+    return {
+        "pass@k": {str(k): mean_pass_at_k(outcomes, k) for k in ks},
+        "pass@k-s": {f"{k}-{s}": mean_pass_at_k_s(outcomes, k, s) for k, s in k_s_pairs},
+    }
+
+
 def _by_problem(samples: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for s in samples:

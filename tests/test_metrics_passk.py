@@ -158,3 +158,13 @@ def test_best_of_k_accuracy_uses_the_highest_reward_first_on_ties():
 def test_best_of_k_accuracy_names_a_problem_without_reward():
     with pytest.raises(ValueError, match="problem 'p9' has no 'reward'"):
         metrics.best_of_k_accuracy([_s("p1", "a", True, 0.3), _s("p9", "b", True)])
+
+
+def test_exploration_groups_samples_by_problem():
+    from selftaught.metrics import exploration
+
+    rows = [("a", True), ("a", False), ("b", False), ("b", False), ("a", False), ("b", True)]
+    samples = [{"problem_id": pid, "correct": c} for pid, c in rows]
+    got = exploration(samples, [1, 3], [(3, 2)])
+    assert got["pass@k"] == {"1": pytest.approx(1 / 3), "3": 1.0}
+    assert got["pass@k-s"] == {"3-2": 0.0}

@@ -21,12 +21,16 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 
-from selftaught.models.training import HFTrainer, LoraSettings, TrainingError, TrainResult
+from selftaught.config import LoraConfig
+from selftaught.models.training import HFTrainer, TrainingError, TrainResult
 from selftaught.tasks.base import Example
 
 
 def write_spec(path: Path, trainer: HFTrainer, **job) -> Path:
-    spec = {"trainer": dataclasses.asdict(trainer), **{k: _jsonable(v) for k, v in job.items()}}
+    settings = {f.name: getattr(trainer, f.name) for f in dataclasses.fields(trainer)}
+    if trainer.lora is not None:
+        settings["lora"] = trainer.lora.model_dump()
+    spec = {"trainer": settings, **{k: _jsonable(v) for k, v in job.items()}}
     path.write_text(json.dumps(spec, indent=1))
     return path
 
@@ -63,7 +67,7 @@ def run_spec(spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
     settings = spec["trainer"]
     if settings.get("lora"):
-        settings["lora"] = LoraSettings(**settings["lora"])
+        settings["lora"] = LoraConfig(**settings["lora"])
     trainer = HFTrainer(**settings)
     with open(spec["examples"], encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]

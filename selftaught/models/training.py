@@ -22,6 +22,7 @@ from accelerate.utils import DistributedType
 from safetensors.torch import load_file, save_file
 from transformers import get_cosine_schedule_with_warmup
 
+from selftaught.config import LoraConfig
 from selftaught.models.loading import (
     adapter_base,
     is_adapter,
@@ -80,7 +81,7 @@ class HFTrainer:
     max_grad_norm: float = 1.0
     dtype: str = "float32"
     chat_template: bool = False
-    lora: LoraSettings | None = None
+    lora: LoraConfig | None = None
 
     def fit(self, init_path, examples, steps, out_dir, seed, progress=None, schedule=None):
         if not examples:
@@ -144,27 +145,20 @@ class HFTrainer:
         return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
 
 
-@dataclass(frozen=True)
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
-
-
-def load_trainable(init_path, dtype: str, lora: LoraSettings | None):
+def load_trainable(init_path, dtype: str, lora: LoraConfig | None):
     """The model to train. With LoRA: a fresh adapter on a full model ("restart from M"
     means exactly this), or the previous iteration's adapter, trainable again."""
     if lora is None:
         if is_adapter(init_path):
             raise TrainingError(f"{init_path} is a LoRA adapter, but model.lora is not set")
         return load_model(init_path, dtype)
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel, get_peft_model
 
     if is_adapter(init_path):
         base = load_model(adapter_base(init_path), dtype)
         return PeftModel.from_pretrained(base, str(init_path), is_trainable=True)
-    settings = LoraConfig(
+    settings = PeftLoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import random
 
-from selftaught.tasks.base import Example, Problem, label_steps, split_steps
-
-HINT_PREFIX = "Hint: "
-DIGITS = "0123456789"  # str.isdigit would also accept "²" or "٣"
+from selftaught.tasks.base import Example, Problem, label_steps
+from selftaught.tasks.scratchpad import DIGITS, ScratchpadTask
 
 
 def spaced(number: int | str) -> str:
@@ -46,7 +44,7 @@ def operands(question: str) -> tuple[int, int]:
     return a, b
 
 
-class AdditionTask:
+class AdditionTask(ScratchpadTask):
     """Seeded sums of ``min_digits``..``max_digits`` digits; both operands have exactly n digits."""
 
     name = "addition"
@@ -109,12 +107,6 @@ class AdditionTask:
             problems.append(self._problem(a, b, split, i))
         return problems
 
-    def train_problems(self) -> list[Problem]:
-        return self._draw("train", self.train_size, self.digit_counts, "train")
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
     def seed_examples(
         self, count: int, sizes: list[int], hinted_fraction: float, salt: str = "seed"
     ) -> list[Example]:
@@ -132,10 +124,6 @@ class AdditionTask:
     def solution(a: int, b: int) -> str:
         return scratchpad(a, b) + spaced(a + b)
 
-    def prompt(self, problem: Problem, hint: bool = False) -> str:
-        hint_line = f"{HINT_PREFIX}{problem.answer}\n" if hint else ""
-        return f"Input:\n{problem.question}\n{hint_line}Target:\n"
-
     def extract_answer(self, completion: str) -> str | None:
         _, sep, tail = completion.partition("</scratch>\n")
         if not sep:
@@ -146,18 +134,7 @@ class AdditionTask:
             return None
         return " ".join(parts)
 
-    def is_correct(self, answer: str | None, problem: Problem) -> bool:
-        return answer is not None and answer == problem.answer
-
-    def leaks_hint(self, completion: str) -> bool:
-        return HINT_PREFIX.strip() in completion
-
     # -- steps for process reward models ----------------------------------------------
-    def steps(self, completion: str) -> list[str]:
-        """``<scratch>\\n`` alone, then one step per scratchpad line, then ``</scratch>`` with
-        the answer as the last step (see ``base.split_steps``)."""
-        return split_steps(completion)
-
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
         """The scratchpad is deterministic, so scratchpad line i is valid iff it equals the
         gold scratchpad's line i; ``<scratch>\\n`` is valid iff nothing precedes it. The final

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import random
 
-from selftaught.tasks.addition import HINT_PREFIX
 from selftaught.tasks.base import (
     SCRATCH_CLOSE,
     SCRATCH_OPEN,
@@ -54,8 +53,8 @@ from selftaught.tasks.base import (
     label_steps,
     split_steps,
 )
+from selftaught.tasks.scratchpad import DIGITS, ScratchpadTask
 
-DIGITS = "0123456789"  # str.isdigit would also accept "²" or "٣"
 OPERATORS = ("+", "*")
 
 
@@ -185,7 +184,7 @@ def is_valid_solution(question: str, completion: str) -> bool:
 
 
 # -- the task -------------------------------------------------------------------------
-class ExpressionTask:
+class ExpressionTask(ScratchpadTask):
     """Seeded expressions of ``min_terms``..``max_terms`` terms, operators drawn uniformly."""
 
     name = "expression"
@@ -248,12 +247,6 @@ class ExpressionTask:
             problems.append(self._problem(question, split, i))
         return problems
 
-    def train_problems(self) -> list[Problem]:
-        return self._draw("train", self.train_size, self.sizes, "train")
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
     def seed_examples(
         self, count: int, sizes: list[int], hinted_fraction: float, salt: str = "seed"
     ) -> list[Example]:
@@ -269,23 +262,8 @@ class ExpressionTask:
         return examples
 
     # -- text ---------------------------------------------------------------------
-    def prompt(self, problem: Problem, hint: bool = False) -> str:
-        hint_line = f"{HINT_PREFIX}{problem.answer}\n" if hint else ""
-        return f"Input:\n{problem.question}\n{hint_line}Target:\n"
-
     def extract_answer(self, completion: str) -> str | None:
         return extract_answer(completion)
-
-    def is_correct(self, answer: str | None, problem: Problem) -> bool:
-        return answer is not None and answer == problem.answer
-
-    def leaks_hint(self, completion: str) -> bool:
-        return HINT_PREFIX.strip() in completion
-
-    def steps(self, completion: str) -> list[str]:
-        """``<scratch>\\n``, one step per scratchpad line, then ``</scratch>`` and the answer
-        (see ``base.split_steps``)."""
-        return split_steps(completion)
 
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
         return step_labels(problem.question, completion)

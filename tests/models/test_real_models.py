@@ -10,11 +10,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from selftaught.config import LoraConfig
 from selftaught.models.loading import is_adapter, load_model, load_tokenizer, render_prompt
 from selftaught.models.sampling import HFSampler
 from selftaught.models.tiny import build_tokenizer, save_new_tiny
 from selftaught.models.train_phase import launch, write_spec
-from selftaught.models.training import HFTrainer, LoraSettings, encode
+from selftaught.models.training import HFTrainer, encode
 from selftaught.tasks import Example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def test_another_architecture_trains_and_samples(qwen, tmp_path):
 
 
 def test_lora_trains_a_fresh_adapter_and_continues_one(qwen, tmp_path):
-    lora = LoraSettings(r=4, alpha=8, dropout=0.0)
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0)
     trainer = HFTrainer(batch_size=8, lr=2e-2, lora=lora)
     trainer.fit(qwen, EXAMPLES, 30, tmp_path / "a1", seed=0)
     assert is_adapter(tmp_path / "a1")
@@ -94,7 +95,7 @@ def test_lora_trains_a_fresh_adapter_and_continues_one(qwen, tmp_path):
 def test_an_adapter_without_lora_settings_is_refused(qwen, tmp_path):
     from selftaught.models.training import TrainingError
 
-    HFTrainer(batch_size=8, lora=LoraSettings(r=2)).fit(qwen, EXAMPLES, 1, tmp_path / "a", 0)
+    HFTrainer(batch_size=8, lora=LoraConfig(r=2)).fit(qwen, EXAMPLES, 1, tmp_path / "a", 0)
     with pytest.raises(TrainingError, match="LoRA adapter"):
         HFTrainer(batch_size=8).fit(tmp_path / "a", EXAMPLES, 1, tmp_path / "b", 0)
 
