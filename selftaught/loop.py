@@ -129,13 +129,15 @@ class Loop:
         num_samples: int,
         hinted: bool = False,
         score: bool = True,
+        sampler: HFSampler | None = None,
     ) -> tuple[list[dict], dict]:
-        """Sample, check and (with a reward model) score: one record per generation."""
+        """Sample, check and (with a reward model) score: one record per generation.
+        ``sampler``: one already loaded with ``model``, to sample it several times."""
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
         generations, stats = [], SamplingStats()
         if prompts:  # loading a model to sample nothing would cost seconds
             with self.reporter.phase(phase, len(prompts) * num_samples) as bar:
-                generations, stats = self.sampler(model).generate(
+                generations, stats = (sampler or self.sampler(model)).generate(
                     prompts, num_samples, temperature, seed, bar.advance
                 )
         records = []
@@ -197,14 +199,17 @@ class Loop:
         subset = random.Random(seed).sample(self.problems, min(b.queries, len(self.problems)))
         k = b.num_samples or self.config.sampling.num_samples
         by_temperature, records, seconds = {}, [], 0.0
+        model = self.model_for(n - 1)
+        sampler = self.sampler(model)  # loaded once for every temperature of the grid
         for i, t in enumerate(b.temperatures):
             rows, summary = self._sample(
-                self.model_for(n - 1),
+                model,
                 subset,
                 phase=f"search T={t:g}",
                 seed=seed + i,
                 temperature=t,
                 num_samples=k,
+                sampler=sampler,
             )
             by_temperature[t], records, seconds = rows, records + rows, seconds + summary["seconds"]
         choice = bstar.choose_configuration(by_temperature, b.n_star, threshold_grid(b))
