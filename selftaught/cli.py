@@ -189,12 +189,21 @@ def refilter(
     )
 
 
+CompareOutOption = Annotated[
+    Path, typer.Option(help="Directory for compare.md and accuracy.png (default: ./compare)")
+]
+
+
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories")],
+    out: CompareOutOption = Path("compare"),
 ) -> None:
-    """The runs side by side: method, best pass@1, pass@k, pass@k-s, examples, time."""
-    from selftaught.report import markdown_table, summarize_run
+    """The runs side by side: method, best pass@1, pass@k, pass@k-s, examples, time.
+
+    Prints the table, and writes it with a plot of accuracy per iteration (one line per
+    run) to OUT/compare.md and OUT/accuracy.png."""
+    from selftaught.report import markdown_table, summarize_run, write_compare
 
     summaries = []
     for path in runs:
@@ -203,6 +212,24 @@ def compare(
         except (FileNotFoundError, ConfigError) as err:
             _fail(str(err))
     print(markdown_table(summaries))
+    write_compare(runs, out, summaries)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (finished or not)")],
+) -> None:
+    """Write RUN/report.md and RUN/plots/*.png from the run directory alone: accuracy per
+    difficulty, pass@k, B-STaR's choices, examples kept, time per phase."""
+    from selftaught.report import write_report
+
+    try:
+        written = write_report(run_dir)
+    except (FileNotFoundError, ConfigError) as err:
+        _fail(str(err))
+    print(written.pop("report"))
+    for path in written.values():
+        print(path)
 
 
 @app.command()
