@@ -46,7 +46,10 @@ def run(
         Path | None, typer.Argument(help="YAML config; default: star-addition")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory; default: runs/<name>")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this directory")] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the run in this directory; --set changes its settings"),
+    ] = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -56,16 +59,30 @@ def run(
     from selftaught.progress import Reporter
 
     if resume is not None:
-        if config is not None or set_:
-            _fail("--resume continues a run with its own config.yaml; drop CONFIG and --set")
-        try:
-            from selftaught.store import RunStore
+        if config is not None:
+            _fail(
+                "--resume continues a run with its own config.yaml; drop CONFIG "
+                "(change a setting with --set KEY=VALUE)"
+            )
+        from selftaught.store import RunDirError, RunStore
 
-            cfg = RunStore(resume).load_config()
-        except (FileNotFoundError, ConfigError) as err:
+        store = RunStore(resume)
+        try:
+            store.state()  # a run directory, and readable
+            changes = []
+            if set_:  # recorded in state.json; they apply from the next phase to run
+                store.lock(create=False)
+                try:
+                    changes = store.change_config(set_)
+                finally:
+                    store.unlock()
+            cfg = store.load_config()
+        except (FileNotFoundError, ConfigError, RunDirError) as err:
             _fail(str(err))
         reporter = Reporter(quiet=quiet or cfg.quiet)
         reporter.line(f"Resuming {resume}")
+        for change in changes:
+            reporter.line(f"  {change['key']}: {change['from']!r} -> {change['to']!r}")
         out = resume
         rows = _run_or_explain(lambda: run_loop(cfg, out, resume=True, reporter=reporter), out)
     else:
@@ -84,15 +101,18 @@ def run(
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.training import TrainingError
+    from selftaught.store import RunDirError
+    from selftaught.tasks.data import DataError
 
     try:
         return start()
-    except FileExistsError as err:
+    except (FileExistsError, FileNotFoundError, RunDirError, DataError) as err:
         _fail(str(err))
     except TrainingError as err:
         _fail(
             f"{err}\nEverything completed so far is kept in {out}; "
-            f"`selftaught run --resume {out}` continues from there."
+            f"`selftaught run --resume {out}` continues from there, with changed settings "
+            f"if need be (--set KEY=VALUE, e.g. --set train.lr=1e-4)."
         )
 
 
@@ -189,12 +209,21 @@ def refilter(
     )
 
 
+CompareOutOption = Annotated[
+    Path, typer.Option(help="Directory for compare.md and accuracy.png (default: ./compare)")
+]
+
+
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories")],
+    out: CompareOutOption = Path("compare"),
 ) -> None:
-    """The runs side by side: method, best pass@1, pass@k, pass@k-s, examples, time."""
-    from selftaught.report import markdown_table, summarize_run
+    """The runs side by side: method, best pass@1, pass@k, pass@k-s, examples, time.
+
+    Prints the table, and writes it with a plot of accuracy per iteration (one line per
+    run) to OUT/compare.md and OUT/accuracy.png."""
+    from selftaught.report import markdown_table, summarize_run, write_compare
 
     summaries = []
     for path in runs:
@@ -203,6 +232,24 @@ def compare(
         except (FileNotFoundError, ConfigError) as err:
             _fail(str(err))
     print(markdown_table(summaries))
+    write_compare(runs, out, summaries)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (finished or not)")],
+) -> None:
+    """Write RUN/report.md and RUN/plots/*.png from the run directory alone: accuracy per
+    difficulty, pass@k, B-STaR's choices, examples kept, time per phase."""
+    from selftaught.report import write_report
+
+    try:
+        written = write_report(run_dir)
+    except (FileNotFoundError, ConfigError) as err:
+        _fail(str(err))
+    print(written.pop("report"))
+    for path in written.values():
+        print(path)
 
 
 @app.command()

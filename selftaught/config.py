@@ -8,6 +8,8 @@ valid key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import reprlib
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -20,7 +22,11 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `lr: .inf` or `temperatures: [.nan]` is a mistake, not a setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+SEED_MAX = 2**32 - 1  # torch.manual_seed overflows past 2**64; numpy's seeds stop here
 
 
 def _ordered(section: BaseModel, low: str, high: str) -> None:
@@ -33,6 +39,8 @@ def _ordered(section: BaseModel, low: str, high: str) -> None:
 class _TaskCommon(_Strict):
     seed: int = Field(
         0,
+        ge=0,
+        le=SEED_MAX,
         description="draws the problems and the held-out set, and the base model M; the "
         "run's own seed varies only sampling and training, so seeds share data and M",
     )
@@ -76,7 +84,7 @@ class DataTaskConfig(_Strict):
     """A task read from a data set: a hub name or a local JSONL / JSON / Parquet file."""
 
     name: Literal["gsm8k", "math", "commonsenseqa", "arc", "jsonl", "code"]
-    seed: int = Field(0, description="draws train_size / eval_size subsets")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="draws train_size / eval_size subsets")
     path: str = Field(..., description="hub data set name, or a local .jsonl/.json/.parquet")
     subset: str | None = Field(None, description="hub configuration, e.g. 'main' for gsm8k")
     split: str = "train"
@@ -316,7 +324,7 @@ METHODS: tuple[str, ...] = get_args(Method)
 class RunConfig(_Strict):
     method: Method = "star"
     iterations: int = Field(4, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     rationalization: bool = True
     task: TaskConfig = AdditionTaskConfig()
     model: ModelConfig = ModelConfig()
@@ -340,11 +348,6 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        if self.sampling.backend != "hf":
-            raise ValueError(
-                f"sampling.backend: {self.sampling.backend!r} is not available in this "
-                "version yet (only 'hf'); see the README's status"
-            )
         sizes = self.task.sizes
         builtin = self.model.name_or_path == "builtin"
         if builtin and not sizes[0] <= self.base.max_size <= sizes[-1]:
@@ -356,11 +359,15 @@ class RunConfig(_Strict):
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``a.b=c`` -> (["a", "b"], c), the value read as YAML so numbers and bools keep their type."""
+    """``a.b=c`` -> (["a", "b"], c), the value read as YAML so numbers and bools keep their
+    type; a value that is not YAML (``@org/model``, ``"``) stays the text it is."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.steps=200")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+    except (yaml.YAMLError, ValueError, RecursionError):
+        value = raw  # validation then says what the key expects, if a string is wrong
     return key.strip().split("."), value
 
 
@@ -385,19 +392,53 @@ def deep_merge(low: dict, high: dict) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (no Python objects), where a key written twice in one
+    mapping is an error: plain YAML lets the second silently win."""
+
+
+def _unique_keys(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`, overridden at will
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, Hashable) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key!r} is given twice (first on line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        if isinstance(key, Hashable):
+            seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+
+
 def read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory; expected a YAML config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path}: not a config: {err}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -423,26 +464,38 @@ def _key(loc: tuple) -> str:
     return ".".join(parts)
 
 
+_SHORT = reprlib.Repr()  # a value as the user wrote it, cut short (3.11 takes no kwargs)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
 def _explain(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
     valid = _valid_keys(RunConfig)
     for item in err.errors():
-        key = _key(item["loc"])
+        key, loc = _key(item["loc"]), item["loc"]
         if item["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            pool, task = valid, None
+            if len(loc) > 1 and loc[0] == "task" and loc[1] in TASK_CONFIGS:
+                task = loc[1]  # suggest this task's keys, not another task's
+                own = {f"task.{k}" for k in _valid_keys(TASK_CONFIGS[task])}
+                pool = [k for k in valid if not k.startswith("task.") or k in own]
+            close = difflib.get_close_matches(key, pool, n=1, cutoff=0.5)
             if not close:  # a misspelt leaf: compare with the keys of its own section
                 leaf = key.rsplit(".", 1)[-1]
                 section = key.rsplit(".", 1)[0] + "." if "." in key else ""
                 siblings = [
-                    k for k in valid if k.startswith(section) and "." not in k[len(section) :]
+                    k for k in pool if k.startswith(section) and "." not in k[len(section) :]
                 ]
                 names = difflib.get_close_matches(section + leaf, siblings, n=1, cutoff=0.4)
                 close = names
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if key in valid and task:
+                hint = f"; a key of another task, not of task.name {task!r}{hint}"
             lines.append(f"  {key}: unknown key{hint}")
         else:
-            got = item.get("input")
-            lines.append(f"  {key}: {item['msg']} (got {got!r})")
+            got = _SHORT.repr(item.get("input"))  # bounded: YAML aliases can nest a lot
+            lines.append(f"  {key}: {item['msg']} (got {got})")
     return "\n".join(lines)
 
 

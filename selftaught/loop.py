@@ -20,12 +20,13 @@ from selftaught import bstar, metrics, selection
 from selftaught.config import BStarConfig, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
-from selftaught.models.sampling import HFSampler, SamplingStats
+from selftaught.models.sampling import HFSampler, Sampler, SamplingStats, make_sampler
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
+from selftaught.tracking import Tracker
 
 
 def derive_seed(seed: int, iteration: int, phase: str) -> int:
@@ -59,6 +60,9 @@ class Loop:
     task: Task
     base_path: Path
     reporter: Reporter
+    _engine: Sampler | None = None  # a vllm or ray sampler, kept across phases
+    _engine_model: Path | None = None
+    tracker: Tracker | None = None
 
     # -- driving ------------------------------------------------------------------
     def run(self) -> list[dict]:
@@ -101,17 +105,31 @@ class Loop:
     def model_for(self, iteration: int) -> Path:
         return self.base_path if iteration == 0 else self.store.model_dir(iteration)
 
-    def sampler(self, model: Path, batch_size: int | None = None) -> HFSampler:
-        s = self.config.sampling
+    def sampler(self, model: Path, batch_size: int | None = None) -> Sampler:
+        """hf: a sampler per phase (loading the tiny model takes milliseconds); vllm and
+        ray hold an engine or a cluster, so one is kept and pointed at each new model."""
         m = self.config.model
-        return HFSampler(
-            model,
-            batch_size or s.batch_size,
-            s.max_new_tokens,
-            s.top_p,
-            dtype=m.dtype,
-            chat_template=m.chat_template,
-        )
+        if self.config.sampling.backend == "hf" or self._engine is None:
+            sampler = make_sampler(
+                self.config.sampling,
+                model,
+                batch_size=batch_size,
+                dtype=m.dtype,
+                chat_template=m.chat_template,
+                lora_rank=m.lora.r if m.lora else None,
+            )
+            if self.config.sampling.backend != "hf":
+                self._engine, self._engine_model = sampler, model
+            return sampler
+        if self._engine_model != model:
+            self._engine.reload(model)
+            self._engine_model = model
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     @cached_property
     def reward_model(self) -> HFRewardModel | None:
@@ -236,7 +254,9 @@ class Loop:
 
     def rationalize(self, n: int) -> None:
         path = self.store.iter_dir(n) / "samples.jsonl.gz"
-        records = read_jsonl(path)
+        # without hinted rows: a kill after this phase's write but before state.json
+        # recorded it leaves them in the file, and the rerun must not count them twice
+        records = [r for r in read_jsonl(path) if not r["hinted"]]
         problems = self.round_problems(n)
         failed = set(selection.unsolved([p.id for p in problems], records))
         problems = [p for p in problems if p.id in failed and self.config.rationalization]
@@ -326,16 +346,21 @@ class Loop:
     def evaluate(self, n: int, model: Path) -> None:
         problems = self.task.eval_problems()
         with self.reporter.phase("eval", len(problems)) as bar:
-            results, stats = evaluate_greedy(self.task, problems, model, self.config, bar.advance)
+            sampler = self.sampler(model, self.config.eval.batch_size)
+            results, stats = evaluate_greedy(
+                self.task, problems, model, self.config, bar.advance, sampler
+            )
         write_jsonl(self.store.iter_dir(n) / "eval.jsonl.gz", results)
-        row = {"seconds": stats.seconds, "tokens": stats.tokens}
+        # the seed of the pass@k samples (greedy evaluation draws nothing)
+        seed = derive_seed(self.config.seed, n, "eval")
+        row = {"seconds": stats.seconds, "tokens": stats.tokens, "seed": seed}
         e = self.config.eval
         if e.num_samples:
             samples, summary = self._sample(
                 model,
                 problems,
                 phase="eval pass@k",
-                seed=derive_seed(self.config.seed, n, "eval"),
+                seed=seed,
                 temperature=e.temperature,
                 num_samples=e.num_samples,
             )
@@ -445,6 +470,8 @@ class Loop:
 
     def summarize(self, n: int) -> None:
         row = next(r for r in self.store.metrics() if r["iteration"] == n)
+        if self.tracker is not None:
+            self.tracker.log(row)
         chosen = ""
         if self.config.bstar.enabled:
             chosen = f"  T={row['temperature']:g} tau={row['threshold']:g}"
@@ -495,11 +522,16 @@ def training_set(
 
 
 def evaluate_greedy(
-    task: Task, problems: list[Problem], model: Path, config: RunConfig, progress=None
+    task: Task,
+    problems: list[Problem],
+    model: Path,
+    config: RunConfig,
+    progress=None,
+    sampler: Sampler | None = None,
 ) -> tuple[list[dict], SamplingStats]:
-    """Greedy answers of ``model`` to ``problems``, one result dict per problem."""
+    """Greedy answers of ``model`` (by ``sampler``, else an HF one) to ``problems``."""
     m = config.model
-    sampler = HFSampler(
+    sampler = sampler or HFSampler(
         model,
         config.eval.batch_size,
         config.sampling.max_new_tokens,
@@ -526,21 +558,38 @@ def evaluate_greedy(
 def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter | None = None):
     """Start a run in ``out`` (or continue the one there) and return its metrics rows."""
     store = RunStore(out)
+    store.lock(create=not resume)  # one process per run directory, released however it ends
+    try:
+        return _run(store, config, resume, reporter)
+    finally:
+        store.unlock()
+
+
+def _run(store: RunStore, config: RunConfig, resume: bool, reporter: Reporter | None):
+    out = store.root
     if resume:
+        # fails clearly when ``out`` is not a run or is damaged; finishes a settings
+        # change a kill interrupted; clears the temp files of a killed writer
+        store.prepare_resume()
         config = store.load_config()
-        store.state()  # fails clearly when ``out`` is not a run
-    else:
+    task = build_task(config)  # a bad data file fails here, before a new run is written
+    if not resume:
         store.create(config)
     reporter = reporter or Reporter(quiet=config.quiet)
     torch.manual_seed(config.seed)
-    task = build_task(config)
     loop = Loop(config, store, task, base_model_path(config, reporter), reporter)
-    if config.reward.enabled and not store.done(0, "reward"):
-        loop.train_reward_model()  # first: iteration 0's evaluation already uses it
-    if not store.done(0, "eval"):
-        loop.evaluate(0, loop.base_path)
-    reporter.line(f"base model M: {_accuracy_line(store.metrics()[0])}")
-    return loop.run()
+    with Tracker(config, out) as tracker:
+        loop.tracker = tracker
+        try:
+            if config.reward.enabled and not store.done(0, "reward"):
+                loop.train_reward_model()  # first: iteration 0's evaluation already uses it
+            if not store.done(0, "eval"):
+                loop.evaluate(0, loop.base_path)
+            reporter.line(f"base model M: {_accuracy_line(store.metrics()[0])}")
+            tracker.log_rows(store.metrics())
+            return loop.run()
+        finally:
+            loop.close()
 
 
 def _accuracy_line(row: dict) -> str:

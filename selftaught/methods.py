@@ -57,6 +57,6 @@ PRESETS: dict[str, dict] = {
 
 
 def preset_for(method: str) -> dict:
-    if method not in PRESETS:
+    if not isinstance(method, str) or method not in PRESETS:  # a list or mapping: unhashable
         raise KeyError(f"unknown method {method!r}; expected one of {', '.join(PRESETS)}")
     return PRESETS[method]

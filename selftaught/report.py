@@ -1,13 +1,17 @@
-"""Reading finished runs back: one summary per run and a side-by-side table.
+"""Reading runs back: one summary per run, a side-by-side table, and ``selftaught
+report``'s ``report.md`` with its plots.
 
-Reads only the run directory (``metrics.jsonl``, ``config.yaml``), never a model, so
-comparing runs is instant and works on runs copied from another machine."""
+Reads only the run directory (``metrics.jsonl``, ``config.yaml``, ``iter_*/stats.json``),
+never a model, so reporting is instant, works on a run still going, and on runs copied
+from another machine."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from selftaught.store import RunStore
+from selftaught.config import RunConfig
+from selftaught.store import RunStore, atomic_write_text
 
 
 def summarize(name: str, method: str, rows: list[dict]) -> dict:
@@ -55,3 +59,246 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if value <= 1 else f"{value:.1f}"
     return str(value)
+
+
+# -- one run: report.md and plots/*.png ------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """Everything a report reads, all from the run directory."""
+
+    root: Path
+    config: RunConfig
+    rows: list[dict]  # metrics.jsonl, in iteration order
+    stats: dict[int, dict]  # iter_NNNN/stats.json: per-phase figures
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def task(self) -> str:
+        return self.config.task.name
+
+
+def load_run(path: Path) -> RunData:
+    store = RunStore(path)
+    config = store.load_config()
+    rows = sorted(store.metrics(), key=lambda r: r["iteration"])
+    if not rows:
+        raise FileNotFoundError(f"{path}: no metrics.jsonl rows yet, so nothing to report")
+    stats = {r["iteration"]: store.stats(r["iteration"]) for r in rows}
+    return RunData(Path(path), config, rows, stats)
+
+
+def write_report(path: Path) -> dict[str, Path]:
+    """RUN/report.md and RUN/plots/*.png; returns what was written, by name."""
+    from selftaught import plots
+
+    run = load_run(path)
+    figures = {
+        "accuracy_by_bucket": plots.accuracy_by_bucket(run.rows, run.task),
+        "pass_at_k": plots.pass_at_k(run.rows),
+        "bstar": plots.bstar_choices(run.rows),
+        "examples": plots.examples(run.rows),
+        "time": plots.phase_times(run.rows),
+    }
+    written = {
+        name: plots.save(fig, run.root / "plots" / f"{name}.png")
+        for name, fig in figures.items()
+        if fig is not None
+    }
+    written["report"] = run.root / "report.md"
+    atomic_write_text(written["report"], report_markdown(run, set(written)))
+    return written
+
+
+def report_markdown(run: RunData, plotted: set[str]) -> str:
+    c = run.config
+    summary = summarize(run.name, c.method, run.rows)
+    parts = [
+        f"# {run.name}",
+        f"Method `{c.method}` on task `{c.task.name}`, {summary['iterations']} of {c.iterations} "
+        f"iterations done. Best held-out greedy accuracy: {summary['best pass@1']:.1%} "
+        f"at iteration {summary['best iteration']}.",
+        markdown_table([summary]),
+        "## Accuracy per difficulty",
+        accuracy_table(run.rows, run.task),
+        _image("accuracy_by_bucket", "accuracy per bucket", plotted),
+    ]
+    if "pass_at_k" in plotted:
+        parts += ["## pass@k", passk_table(run.rows), _image("pass_at_k", "pass@k", plotted)]
+    if "bstar" in plotted:
+        parts += [
+            "## B-STaR: configuration chosen each round",
+            "The temperature and reward threshold chosen for each round, the balance score "
+            "they reach, and each searched temperature's best balance score (as B-STaR's "
+            "Table 2).",
+            bstar_table(run.rows),
+            _image("bstar", "B-STaR choices", plotted),
+        ]
+    parts += [
+        "## Training data",
+        examples_table(run.rows, run.stats),
+        _image("examples", "examples kept", plotted),
+        "## Time",
+        time_table(run.rows, run.stats),
+        _image("time", "time per phase", plotted),
+    ]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _image(name: str, alt: str, plotted: set[str]) -> str:
+    return f"![{alt}](plots/{name}.png)" if name in plotted else ""
+
+
+def table(columns: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pct(value) -> str | None:
+    return None if value is None else f"{100 * value:.1f}"
+
+
+def accuracy_table(rows: list[dict], task: str) -> str:
+    """Greedy held-out accuracy in %, overall and per bucket, per iteration."""
+    from selftaught.plots import _bucket_order, bucket_label
+
+    buckets = _bucket_order(rows)
+    columns = ["iteration", "accuracy %", *(f"{bucket_label(task, b)} %" for b in buckets)]
+    body = [
+        [
+            r["iteration"],
+            _pct(r["accuracy"]),
+            *(_pct((r.get("accuracy_by_bucket") or {}).get(b)) for b in buckets),
+        ]
+        for r in rows
+    ]
+    return table(columns, body)
+
+
+def passk_table(rows: list[dict]) -> str:
+    from selftaught.plots import _natural, pass_label
+
+    keys = [
+        (key, k)
+        for key in ("pass@k", "pass@k-s")
+        for k in sorted({k for r in rows for k in r.get(key) or {}}, key=_natural)
+    ]
+    columns = ["iteration", *(f"{pass_label(key, k)} %" for key, k in keys)]
+    body = [[r["iteration"], *(_pct((r.get(key) or {}).get(k)) for key, k in keys)] for r in rows]
+    return table(columns, body)
+
+
+def bstar_table(rows: list[dict]) -> str:
+    from selftaught.plots import bstar_rounds
+
+    rounds = bstar_rounds(rows)
+    temps = sorted({t for r in rounds for t in r.get("search_balance_scores") or {}}, key=float)
+    columns = ["round", "temperature", "threshold", "balance score"]
+    columns += [f"score at T={t}" for t in temps]
+    body = [
+        [
+            r["iteration"],
+            _fixed(r.get("temperature"), 2),
+            _fixed(r.get("threshold"), 2),
+            _fixed(r.get("balance_score"), 3),
+            *(_fixed((r.get("search_balance_scores") or {}).get(t), 3) for t in temps),
+        ]
+        for r in rounds
+    ]
+    return table(columns, body)
+
+
+def examples_table(rows: list[dict], stats: dict[int, dict]) -> str:
+    columns = [
+        "iteration",
+        "problems",
+        "generated correct",
+        "rationalization attempts",
+        "rationalized",
+        "examples kept",
+        "train steps",
+        "tokens trained",
+        "train loss",
+    ]
+    body = [
+        [
+            r["iteration"],
+            r.get("problems"),
+            r.get("generated_correct"),
+            r.get("rationalization_attempts"),
+            r.get("rationalized"),
+            r.get("train_examples"),
+            r.get("train_steps"),
+            stats.get(r["iteration"], {}).get("train", {}).get("tokens"),
+            _fixed(r.get("train_loss"), 4),
+        ]
+        for r in rows
+    ]
+    return table(columns, body)
+
+
+def time_table(rows: list[dict], stats: dict[int, dict]) -> str:
+    """Seconds per phase, and the sampling and training throughput."""
+    from selftaught.plots import PHASES
+
+    columns = ["iteration", *(f"{p} s" for p in PHASES), "total s"]
+    columns += ["sample tokens/s", "train tokens/s"]
+    body = []
+    for r in rows:
+        seconds = r.get("seconds") or {}
+        rate = r.get("tokens_per_second") or {}
+        body.append(
+            [
+                r["iteration"],
+                *(_fixed(seconds.get(p), 1) for p in PHASES),
+                _fixed(sum(seconds.values()), 1),
+                _fixed(rate.get("sample") or None, 0),
+                _fixed(rate.get("train") or None, 0),
+            ]
+        )
+    return table(columns, body)
+
+
+def _fixed(value, digits: int) -> str | None:
+    return None if value is None else f"{float(value):,.{digits}f}"
+
+
+# -- several runs: compare ---------------------------------------------------------------
+
+
+def write_compare(
+    paths: list[Path], out: Path, summaries: list[dict] | None = None
+) -> dict[str, Path]:
+    """OUT/compare.md (the table ``selftaught compare`` prints) and OUT/accuracy.png."""
+    from selftaught import plots
+
+    runs = {}
+    for path in paths:
+        name = _unique(Path(path).name, runs)
+        runs[name] = sorted(RunStore(path).metrics(), key=lambda r: r["iteration"])
+    summaries = summaries or [summarize_run(p) for p in paths]
+    out = Path(out)
+    written = {"plot": plots.save(plots.compare_accuracy(runs), out / "accuracy.png")}
+    written["table"] = out / "compare.md"
+    text = (
+        "# Runs compared\n\n"
+        + "\n".join(f"- `{name}`: {Path(p)}" for name, p in zip(runs, paths, strict=True))
+        + "\n\n"
+        + markdown_table(summaries)
+        + "\n\n![accuracy per run](accuracy.png)\n"
+    )
+    atomic_write_text(written["table"], text)
+    return written
+
+
+def _unique(name: str, taken: dict) -> str:
+    """Two runs called alike (runs/a/x and runs/b/x) still get a line each."""
+    candidate, i = name, 2
+    while candidate in taken:
+        candidate, i = f"{name} ({i})", i + 1
+    return candidate

@@ -1,17 +1,45 @@
 """The run directory (DESIGN §5). Every file is written atomically (temp file, fsync,
 rename), and ``state.json`` moves on only after a phase's outputs are on disk, so a
-run killed at any moment resumes from the last completed phase."""
+run killed at any moment resumes from the last completed phase.
+
+A killed writer can leave only its temp files behind (``.NAME.*.tmp``, ``model.tmp/``),
+never half a file under a real name; ``remove_temp_files`` clears them on resume. What
+``state.json`` says is checked against the files (``verify``), so a run directory damaged
+by hand or by a full disk fails with the file to look at, not with a traceback.
+
+Settings may change when a run is resumed (``change_config``): ``config.yaml`` is
+rewritten and ``state.json`` records each change in ``config_changes`` with the phase it
+took effect at, so the run's history stays readable from its directory alone.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import json
 import os
+import shutil
 import tempfile
+import time
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from selftaught.config import RunConfig, dump_config, read_yaml, resolve
+from selftaught.config import (
+    ConfigError,
+    RunConfig,
+    dump_config,
+    parse_override,
+    read_yaml,
+    resolve,
+    set_dotted,
+)
+
+
+class RunDirError(ValueError):
+    """A run directory is damaged or not one; the message names the file and what is wrong."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -26,6 +54,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)  # the rename itself survives a crash of the machine
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -40,14 +78,51 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of a JSONL (or .jsonl.gz) file the run wrote; a damaged one fails with
+    ``RunDirError`` naming the file and line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as err:
+        raise RunDirError(f"{path}: damaged ({type(err).__name__}: {err})") from None
+    rows = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise RunDirError(f"{path}:{number}: damaged: not JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise RunDirError(f"{path}:{number}: damaged: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+# What each completed phase must have left in its iteration's directory (``verify``).
+PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "search": ("search.jsonl.gz",),
+    "sample": ("samples.jsonl.gz",),
+    "rationalize": ("samples.jsonl.gz",),
+    "train": ("train.jsonl", "model"),
+    "eval": ("eval.jsonl.gz", "metrics.json"),
+    "reward": ("reward_samples.jsonl.gz",),
+}
+# Changing these mid-run would make the finished phases describe another run: the
+# problems (task), the base model M (model, base), the preset under the config (method),
+# and the verifier already trained on M's samples (reward).
+FROZEN_SECTIONS = ("method", "task", "model", "base", "reward")
 
 
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._lock_fd: int | None = None
 
     # -- whole run ----------------------------------------------------------------
     def create(self, config: RunConfig) -> None:
@@ -69,11 +144,162 @@ class RunStore:
     def state(self) -> dict:
         path = self.root / "state.json"
         if not path.exists():
+            if (self.root / "config.yaml").exists():
+                raise FileNotFoundError(
+                    f"{self.root}: config.yaml but no state.json: the run was stopped before "
+                    f"it started; start it again with `selftaught run CONFIG --out {self.root}`"
+                )
             raise FileNotFoundError(f"{self.root}: no state.json, so not a run directory")
-        return json.loads(path.read_text())
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        completed = state.get("completed") if isinstance(state, dict) else None
+        if not isinstance(completed, list) or not all(isinstance(p, str) for p in completed):
+            raise RunDirError(
+                f'{path}: damaged: expected {{"completed": ["ITERATION/PHASE", ...], ...}}'
+            )
+        return state
 
     def _write_state(self, state: dict) -> None:
         atomic_write_text(self.root / "state.json", json.dumps(state, indent=1) + "\n")
+
+    def verify(self) -> None:
+        """Check that every phase ``state.json`` calls complete left its outputs; a damaged
+        directory fails here, before anything runs, with the missing file named."""
+        state = self.state()
+        for entry in state["completed"]:
+            iteration, sep, phase = entry.partition("/")
+            if not sep or not iteration.isdigit():
+                raise RunDirError(
+                    f"{self.root / 'state.json'}: damaged: {entry!r} is not ITERATION/PHASE"
+                )
+            if phase not in self.stats(int(iteration)):  # written before state.json
+                raise RunDirError(
+                    f"{self.root}: state.json says {entry} is complete, but "
+                    f"{self.iter_dir(int(iteration)).name}/stats.json has no {phase!r} entry"
+                )
+            for name in PHASE_OUTPUTS.get(phase, ()):
+                if not (self.iter_dir(int(iteration)) / name).exists():
+                    raise RunDirError(
+                        f"{self.root}: state.json says {entry} is complete, but "
+                        f"{self.iter_dir(int(iteration)).name}/{name} is missing; restore it, "
+                        f"or remove {entry!r} and what follows it from state.json to redo them"
+                    )
+
+    def lock(self, create: bool = True) -> None:
+        """Hold the run for this process (an advisory ``flock`` on ``RUN/.lock``, released
+        by the kernel when the process ends, however it ends): a second ``--resume`` of a
+        run that is still going fails instead of writing into it too. ``create``: make the
+        directory if it is missing (a new run), else fail (a resume)."""
+        if self._lock_fd is not None:
+            return
+        if not create and not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: no such run directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunDirError(
+                f"{self.root}: another process (pid {holder}) is running this run; wait for "
+                "it to finish or stop it, then resume"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def prepare_resume(self) -> None:
+        """Before continuing a run (with ``lock`` held): finish an interrupted settings
+        change, check the files against ``state.json``, clear a killed writer's temp files."""
+        self.state()
+        self.apply_pending_changes()
+        self.verify()
+        self.remove_temp_files()
+
+    def remove_temp_files(self) -> list[Path]:
+        """Clear what a killed writer of ours left: ``.NAME.*.tmp`` files (from
+        ``atomic_write_bytes``) and ``*.tmp`` checkpoint directories (``model.tmp``,
+        ``reward_model.tmp``), where we write them, and nothing under other tools' folders
+        (tensorboard, wandb). Only for a run no other process is writing (``lock``)."""
+        removed = []
+        folders = [self.root, self.root / "plots", *sorted(self.root.glob("iter_*"))]
+        for folder in folders:
+            for path in sorted(folder.glob("*.tmp")):
+                if path.is_dir() and not path.name.startswith("."):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.is_file() and path.name.startswith("."):
+                    path.unlink(missing_ok=True)
+                else:
+                    continue
+                removed.append(path)
+        return removed
+
+    # -- changed settings ---------------------------------------------------------
+    def change_config(self, overrides: list[str]) -> list[dict]:
+        """Apply ``KEY=VALUE`` overrides to the run's config for the phases still to run,
+        and record them; returns the changes (none when the values are already so).
+
+        Crash-safe: the change is recorded in ``state.json`` as pending, then
+        ``config.yaml`` is rewritten, then the record is marked applied; a kill in between
+        leaves a pending record that ``apply_pending_changes`` finishes (``prepare_resume``
+        calls it)."""
+        self.apply_pending_changes()
+        path = self.root / "config.yaml"
+        old = self.load_config()
+        raw = old.model_dump(mode="json")
+        for text in overrides:
+            keys, value = parse_override(text)
+            if keys[0] in FROZEN_SECTIONS:
+                raise ConfigError(
+                    f"--set {text}: {'.'.join(keys)} cannot change in a run that has started "
+                    f"(the finished phases used it); start a new run to change "
+                    f"{', '.join(s + '.*' if s != 'method' else s for s in FROZEN_SECTIONS)}"
+                )
+            set_dotted(raw, keys, value)
+        new = resolve(raw, f"{path} with --set {' '.join(overrides)}")
+        changes = _diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
+        if not changes:
+            return []
+        state = self.state()
+        record = {
+            "iteration": _current_iteration(state),
+            "after": state.get("last"),  # the last completed phase; None: before any
+            "changes": changes,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "applied": False,
+        }
+        state.setdefault("config_changes", []).append(record)
+        self._write_state(state)
+        self.apply_pending_changes()
+        return [{"key": k, **v} for k, v in changes.items()]
+
+    def apply_pending_changes(self) -> None:
+        """Finish a change a kill interrupted: write its values into ``config.yaml``."""
+        state = self.state()
+        pending = [c for c in state.get("config_changes", []) if not c.get("applied")]
+        if not pending:
+            return
+        path = self.root / "config.yaml"
+        raw = self.load_config().model_dump(mode="json")
+        for record in pending:
+            for key, change in record["changes"].items():
+                set_dotted(raw, key.split("."), change["to"])
+        atomic_write_text(path, dump_config(resolve(raw, str(path))))
+        for record in pending:
+            record["applied"] = True
+        self._write_state(state)
+
+    def config_changes(self) -> list[dict]:
+        return list(self.state().get("config_changes", []))
 
     # -- phases -------------------------------------------------------------------
     def done(self, iteration: int, phase: str) -> bool:
@@ -82,17 +308,27 @@ class RunStore:
     def complete(self, iteration: int, phase: str, stats: dict) -> None:
         """Record a phase's figures, then mark it done: the order is what makes resume safe."""
         path = self.iter_dir(iteration) / "stats.json"
-        all_stats = json.loads(path.read_text()) if path.exists() else {}
+        all_stats = self.stats(iteration)
         all_stats[phase] = stats
         atomic_write_text(path, json.dumps(all_stats, indent=1) + "\n")
         state = self.state()
-        state["completed"].append(f"{iteration}/{phase}")
+        key = f"{iteration}/{phase}"
+        if key not in state["completed"]:
+            state["completed"].append(key)
         state["last"] = {"iteration": iteration, "phase": phase}
         self._write_state(state)
 
     def stats(self, iteration: int) -> dict:
         path = self.iter_dir(iteration) / "stats.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            stats = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        if not isinstance(stats, dict):
+            raise RunDirError(f"{path}: damaged: expected a JSON object of phases")
+        return stats
 
     def iter_dir(self, iteration: int) -> Path:
         return self.root / f"iter_{iteration:04d}"
@@ -109,9 +345,32 @@ class RunStore:
         """Per-iteration file first, then metrics.jsonl rebuilt from all of them, so a
         repeated phase after a kill can never append a line twice."""
         atomic_write_text(self.iter_dir(iteration) / "metrics.json", json.dumps(metrics) + "\n")
-        rows = [json.loads(p.read_text()) for p in sorted(self.root.glob("iter_*/metrics.json"))]
+        rows = []
+        for p in sorted(self.root.glob("iter_*/metrics.json")):
+            try:
+                rows.append(json.loads(p.read_text(encoding="utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise RunDirError(f"{p}: damaged: not JSON ({err})") from None
         write_jsonl(self.root / "metrics.jsonl", rows)
 
     def metrics(self) -> list[dict]:
         path = self.root / "metrics.jsonl"
         return read_jsonl(path) if path.exists() else []
+
+
+def _current_iteration(state: dict) -> int:
+    """The iteration whose phases run next: a change takes effect from there."""
+    last = state.get("last")
+    if not last:
+        return 0
+    return last["iteration"] + 1 if last["phase"] == "eval" else last["iteration"]
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> dict[str, dict]:
+    """``{"train.lr": {"from": 1e6, "to": 1e-4}}`` for every leaf that differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = {}
+        for key in dict.fromkeys([*old, *new]):
+            out |= _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return {} if old == new else {prefix.rstrip("."): {"from": old, "to": new}}

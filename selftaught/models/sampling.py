@@ -159,12 +159,14 @@ def make_sampler(
     dtype: str = "float32",
     chat_template: bool = False,
     stop: tuple[str, ...] = (),
+    lora_rank: int | None = None,
 ) -> Sampler:
     """The sampler ``sampling`` (a ``SamplingConfig``) asks for, on ``model_path``:
     ``hf`` (transformers), ``vllm``, or ``ray`` (``ray_workers`` workers of
     ``ray_backend`` on the cluster at ``ray_address``, a local one if none). vLLM and Ray
     samplers hold processes and have ``close()`` and ``reload(model_path)``; reusing one
-    across training phases with ``reload`` saves the engine or cluster start."""
+    across training phases with ``reload`` saves the engine or cluster start. ``lora_rank``
+    (``model.lora.r``): vLLM enables LoRA at start, so that later adapters can be loaded."""
     common = dict(
         batch_size=batch_size or sampling.batch_size,
         max_new_tokens=sampling.max_new_tokens,
@@ -176,6 +178,7 @@ def make_sampler(
     vllm_options = dict(
         gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
         tensor_parallel_size=sampling.vllm_tensor_parallel_size,
+        max_lora_rank=lora_rank,
     )
     backend = sampling.backend
     if backend == "hf":

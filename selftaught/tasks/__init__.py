@@ -20,6 +20,8 @@ TASKS = {
     "arc": "ARC multiple choice (labels 1-4 read as A-D); the hint marks the right choice",
     "jsonl": "your own data: task.question_field, task.answer_field, task.answer_type "
     "(number, string, choice, math)",
+    "code": "programs judged by stdin/stdout test cases (APPS), run only in the sandbox; "
+    "rows: question, tests [{input, output}] (or APPS's input_output)",
 }
 
 
@@ -45,4 +47,8 @@ def build_task(config: RunConfig) -> Task:
         from selftaught.tasks.jsonl import JsonlTask
 
         return JsonlTask(t)
+    if t.name == "code":
+        from selftaught.tasks.code import CodeTask
+
+        return CodeTask(t)
     raise ValueError(f"task.name: unknown task {t.name!r}; expected one of {', '.join(TASKS)}")
