@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install selftaught (editable) into the current Python environment.
 #   bash scripts/install.sh              the package
-#   bash scripts/install.sh dev          and the test tools (extras, comma-separated: dev,ray)
+#   bash scripts/install.sh dev          and the test tools (extras, comma-separated: dev,wandb)
 #   bash scripts/install.sh --vllm-venv DIR
 #                                        vLLM's CPU build in a virtualenv at DIR (see below)
 # A Python that already has torch keeps it (a GPU build stays a GPU build). One without

@@ -47,3 +47,21 @@ def toy_raw() -> dict:
 @pytest.fixture
 def toy_config(toy_raw) -> RunConfig:
     return resolve(toy_raw, "toy")
+
+
+def interrupt_before_training(monkeypatch, config: RunConfig, out, iteration: int = 2) -> None:
+    """Run ``config`` in ``out`` until the loop reaches ``iteration``'s training phase and
+    stop it there (as Ctrl-C would); the loop is itself again afterwards."""
+    from selftaught.loop import Loop, run
+
+    real_train = Loop.train
+
+    def train_or_stop(self, n):
+        if n == iteration:
+            raise KeyboardInterrupt
+        real_train(self, n)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Loop, "train", train_or_stop)
+        with pytest.raises(KeyboardInterrupt):
+            run(config, out)

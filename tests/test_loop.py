@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from selftaught.loop import Loop, derive_seed, run, train_steps, weights_checksum
+from selftaught.loop import derive_seed, run, train_steps, weights_checksum
 from selftaught.models.base_model import base_model_path
 from selftaught.store import RunStore, read_jsonl
+from tests.conftest import interrupt_before_training
 
 METRIC_KEYS = {
     "iteration",
@@ -108,18 +109,8 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(
 ):
     config, _, rows = finished_run
     out = tmp_path / "run"
-    real_train = Loop.train
-
-    def crash_in_iteration_2(self, n):
-        if n == 2:
-            raise KeyboardInterrupt
-        real_train(self, n)
-
-    monkeypatch.setattr(Loop, "train", crash_in_iteration_2)
-    with pytest.raises(KeyboardInterrupt):
-        run(config, out)
+    interrupt_before_training(monkeypatch, config, out, iteration=2)
     assert RunStore(out).state()["last"] == {"iteration": 2, "phase": "rationalize"}
-    monkeypatch.setattr(Loop, "train", real_train)
     resumed = run(config, out, resume=True)
     assert comparable(resumed) == comparable(rows)
 

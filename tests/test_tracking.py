@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from selftaught import loop as loop_module
 from selftaught.tracking import STATE_FILE, Tracker, scalars
+from tests.conftest import interrupt_before_training
 
 
 def row(n: int, accuracy: float | None = None) -> dict:
@@ -188,21 +189,11 @@ def test_wandb_offline_logs_each_iteration_once_without_network(tmp_path, toy_co
     not hasattr(loop_module, "Tracker"), reason="selftaught.loop does not call the Tracker yet"
 )
 def test_a_killed_and_resumed_run_logs_every_iteration_once(tmp_path, toy_config, monkeypatch):
-    from selftaught.loop import Loop, run
+    from selftaught.loop import run
 
     out = tmp_path / "run"
-    real_train = Loop.train
-
-    def crash_in_iteration_2(self, n):
-        if n == 2:
-            raise KeyboardInterrupt
-        real_train(self, n)
-
-    monkeypatch.setattr(Loop, "train", crash_in_iteration_2)
-    with pytest.raises(KeyboardInterrupt):
-        run(toy_config, out)
+    interrupt_before_training(monkeypatch, toy_config, out, iteration=2)
     assert [e.step for e in events(out).Scalars("accuracy")] == [0, 1]  # live, per iteration
-    monkeypatch.setattr(Loop, "train", real_train)
     rows = run(toy_config, out, resume=True)
     assert raw_steps(out, "accuracy") == [0, 1, 2]
     acc = events(out)

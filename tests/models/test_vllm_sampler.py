@@ -33,12 +33,16 @@ MAX_NEW = 64
 MANY = [f"Input:\n{a} {b} {a} + {b} {a} {b}\nTarget:\n" for a in range(1, 9) for b in range(1, 9)]
 
 
+DEFAULT_VENV_PYTHON = Path.home() / ".cache/selftaught/vllm-venv/bin/python"  # .ci/run's
+
+
 def vllm_python() -> str | None:
-    """A Python that can import vLLM: this one, or SELFTAUGHT_VLLM_PYTHON's."""
+    """A Python that can import vLLM: this one, SELFTAUGHT_VLLM_PYTHON's, or that of the
+    virtualenv .ci/run makes by default."""
     if importlib.util.find_spec("vllm") is not None:
         return sys.executable
-    other = os.environ.get("SELFTAUGHT_VLLM_PYTHON")
-    return other if other and Path(other).exists() else None
+    other = os.environ.get("SELFTAUGHT_VLLM_PYTHON") or str(DEFAULT_VENV_PYTHON)
+    return other if Path(other).exists() else None
 
 
 @pytest.fixture(scope="module")
