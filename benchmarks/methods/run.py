@@ -1,7 +1,9 @@
 """STaR, ReST-EM, Iterative RFT, Online RFT and B-STaR side by side, equal sample budgets.
 
     python benchmarks/methods/run.py [--config configs/methods-expression.yaml]
-        [--seeds 0 1 2] [--methods star rest-em ...] [--budget 512] [--set KEY=VALUE ...]
+        [--seeds 0 1 2] [--methods star rest-em ... bstar+rm] [--budget 512] [--set KEY=VALUE ...]
+
+``METHOD+rm`` is the method's "w/ RM" variant (``RM_OVERRIDES``).
 
 Every method draws ``--budget`` responses per round: STaR one greedy rationale for each
 of ``budget`` problems (plus its rationalization retries), the others ``num_samples`` (K)
@@ -25,7 +27,7 @@ from selftaught.progress import Reporter
 from selftaught.store import RunStore
 
 HERE = Path(__file__).parent
-METHODS = ["star", "rest-em", "iterative-rft", "online-rft", "bstar"]
+METHODS = ["star", "rest-em", "iterative-rft", "online-rft", "bstar", "bstar+rm"]
 
 
 def budget_overrides(method: str, budget: int, k: int) -> list[str]:
@@ -34,17 +36,27 @@ def budget_overrides(method: str, budget: int, k: int) -> list[str]:
     return [f"sampling.num_samples={k}", f"sampling.queries_per_round={budget // k}"]
 
 
-def run_one(config_path: Path, method: str, seed: int, args) -> list[dict]:
+# "METHOD+rm": the method's "w/ RM" variant, a process reward model trained on M's samples
+# of this many problems scoring every sample (B-STaR then thresholds on that score)
+RM_OVERRIDES = ["reward.enabled=true", "reward.kind=process", "reward.problems=256"]
+
+
+def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
+    method, _, variant = name.partition("+")
     overrides = [f"method={method}", f"seed={seed}", *budget_overrides(method, args.budget, args.k)]
+    if variant == "rm":
+        overrides += RM_OVERRIDES
+    elif variant:
+        raise SystemExit(f"--methods {name}: unknown variant {variant!r}; expected METHOD+rm")
     config = load_config(config_path, [*args.overrides, *overrides])
-    out = args.out / config.task.name / f"{method}-seed{seed}"
+    out = args.out / config.task.name / f"{name}-seed{seed}"
     store = RunStore(out)
     resume = (out / "state.json").exists()
     if resume and store.done(config.iterations, "eval"):
         return store.metrics()
     start = time.perf_counter()
     rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
-    print(f"{method} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     return rows
 
 
@@ -83,21 +95,32 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
 
 
 def per_round(results: dict[str, list[list[dict]]], seed_index: int = 0) -> str:
-    """Every method's held-out Pass@1 per round, and B-STaR's choices (its Table 2)."""
+    """Every method's held-out Pass@1 per round."""
     methods = list(results)
     rounds = len(results[methods[0]][seed_index])
-    head = ["round", *methods, "B-STaR T", "B-STaR tau", "balance score", "kept (acc.)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    bstar = results.get("bstar", [[{}] * rounds])[seed_index]
+    lines = [
+        "| " + " | ".join(["round", *methods]) + " |",
+        "|" + "---|" * (len(methods) + 1),
+    ]
     for n in range(rounds):
         cells = [str(n)] + [f"{100 * results[m][seed_index][n]['accuracy']:.1f}" for m in methods]
-        b = bstar[n]
-        chosen = b.get("temperature") is not None and n > 0
-        cells += [
-            f"{b['temperature']:g}" if chosen else "",
-            f"{b['threshold']:g}" if chosen else "",
-            f"{b['balance_score']:.3f}" if chosen else "",
-            f"{b['train_examples']} ({100 * b['selected_accuracy']:.0f}%)" if chosen else "",
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def choices(rows: list[dict]) -> str:
+    """One B-STaR run's chosen temperature and threshold per round (its Table 2), with
+    the balance score they reach and what was kept (size and share correct)."""
+    head = ["round", "T", "tau", "balance score", "kept (correct %)", "Pass@1"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows[1:]:
+        cells = [
+            str(r["iteration"]),
+            f"{r['temperature']:g}",
+            f"{r['threshold']:g}",
+            f"{r['balance_score']:.3f}",
+            f"{r['train_examples']} ({100 * r['selected_accuracy']:.0f}%)",
+            f"{100 * r['accuracy']:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -128,9 +151,15 @@ def main() -> None:
         f"(reused runs not timed again).\n\n"
         "## Final round (mean ± std over seeds, %), like B-STaR's Table 1\n\n"
         f"{table1(results)}\n\n"
-        f"## Per round, seed {args.seeds[0]}: Pass@1 (%) and B-STaR's choices, like its Table 2\n\n"
+        f"## Per round, seed {args.seeds[0]}: Pass@1 (%)\n\n"
         f"{per_round(results)}\n"
     )
+    for name, runs in results.items():
+        if name.startswith("bstar"):
+            text += (
+                f"\n## `{name}`, seed {args.seeds[0]}: the choices per round, like B-STaR's "
+                f"Table 2\n\n{choices(runs[0])}\n"
+            )
     (HERE / f"results-{config.task.name}.md").write_text(text)
     print(text)
 
