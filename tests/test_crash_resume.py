@@ -293,18 +293,6 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
     assert len(kills) == len(targets)
 
 
-def _rationalize_reruns_cleanly() -> bool:
-    import inspect
-
-    return "hinted" in inspect.getsource(Loop.rationalize).split("read_jsonl", 1)[1][:120]
-
-
-@pytest.mark.xfail(
-    not _rationalize_reruns_cleanly(),
-    strict=True,
-    reason="a kill after rationalize rewrote samples.jsonl.gz but before state.json "
-    "recorded it makes the rerun read its own hinted samples: needs the loop.py patch",
-)
 def test_kill_between_the_samples_write_and_the_state_write_of_rationalize(tmp_path):
     """The few milliseconds between a phase's output and its state.json entry are too short
     to hit by polling, so the directory such a kill leaves is built from the reference run:
@@ -338,23 +326,6 @@ def test_reference_run_is_complete():
 
 
 # -- training faults, and resuming with changed settings ------------------------------------
-def _resume_takes_set() -> bool:
-    """The CLI's --resume accepts --set (the patch to cli.py): probed on a missing run."""
-    from typer.testing import CliRunner
-
-    from selftaught.cli import app
-
-    result = CliRunner().invoke(app, ["run", "--resume", "/nonexistent-run", "--set", "seed=1"])
-    return "drop CONFIG and --set" not in result.output
-
-
-NEEDS_RESUME_SET = pytest.mark.xfail(
-    not _resume_takes_set(),
-    strict=True,
-    reason="`selftaught run --resume DIR --set KEY=VALUE` needs the cli.py patch",
-)
-
-
 def cli(*args: str):
     from typer.testing import CliRunner
 
@@ -390,7 +361,6 @@ def test_a_non_finite_loss_stops_the_iteration_with_a_clear_message(diverged):
     assert len(read_jsonl(out / "metrics.jsonl")) == 1  # iteration 0 only
 
 
-@NEEDS_RESUME_SET
 def test_resume_with_changed_settings_after_a_nan_and_an_empty_kept_set(diverged, tmp_path):
     from selftaught.loop import weights_checksum
 

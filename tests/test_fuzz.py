@@ -5,9 +5,6 @@ in a crash. The cases are generated from the config models themselves (every key
 every section: an unknown sibling, a misspelling, each wrong type, each bound crossed),
 from mutations of a valid YAML file and random bytes, and from mangled model outputs.
 Test ids name each case; the last test prints how many of each kind were tried.
-
-Cases marked ``needs_patch`` fail until the config.py / methods.py / cli.py patches of
-issue 6 are applied (they found the bugs); they are strict xfails until then.
 """
 
 from __future__ import annotations
@@ -46,36 +43,6 @@ from selftaught.tasks.expression import solution as expression_solution
 FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()
 TRIED: Counter = Counter()  # cases run, by kind, for the tally at the end
-
-
-def _config_patch_applied() -> bool:
-    try:
-        resolve({"train": {"lr": float("inf")}})
-    except ConfigError:
-        return True
-    return False
-
-
-def _cli_patch_applied() -> bool:
-    import inspect
-
-    from selftaught import cli
-
-    return "RunDirError" in inspect.getsource(cli)
-
-
-CONFIG_PATCHED = _config_patch_applied()
-CLI_PATCHED = _cli_patch_applied()
-NEEDS_CONFIG_PATCH = pytest.mark.xfail(
-    not CONFIG_PATCHED,
-    strict=True,
-    reason="found by this suite: needs the config.py/methods.py patch of issue 6",
-)
-NEEDS_CLI_PATCH = pytest.mark.xfail(
-    not CLI_PATCHED,
-    strict=True,
-    reason="found by this suite: needs the cli.py patch of issue 6",
-)
 
 
 # -- the config's keys, from its models ------------------------------------------------------
@@ -183,7 +150,8 @@ def out_of_range(annotation, constraints: list) -> list[tuple[object, str]]:
 
 
 def config_cases() -> list[tuple]:
-    """(id, raw config, key the message must name, phrase it must hold, needs_patch): for
+    """(id, raw config, key the message must name, phrase it must hold, found by
+    this suite: the cases that were bugs until it found them): for
     the addition task every key of the run; for the other task kinds their task keys."""
     cases = []
     for variant in VARIANTS:
@@ -307,7 +275,6 @@ def test_bad_config_values_name_the_key():
     assert len(cases) > 300
 
 
-@NEEDS_CONFIG_PATCH
 def test_bad_config_values_found_by_this_suite_name_the_key():
     """Non-finite floats, seeds torch cannot take, a method that is a list or mapping."""
     cases = [c for c in CONFIG_CASES if c[4]]
@@ -453,16 +420,9 @@ SPECIAL_FILES = {
     "method-mapping": "method: {star: 1}\n",
     "nul-byte": "seed: 1\x00\n",
 }
-FIXED_BEFORE_THE_PATCH = {"python-tag", "recursive-alias", "nul-byte"}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=[] if n in FIXED_BEFORE_THE_PATCH else [NEEDS_CONFIG_PATCH])
-        for n in SPECIAL_FILES
-    ],
-)
+@pytest.mark.parametrize("name", SPECIAL_FILES)
 def test_hostile_config_files_fail_cleanly(tmp_path, name):
     TRIED["config: hostile files"] += 1
     path = tmp_path if SPECIAL_FILES[name] is None else tmp_path / f"{name}.yaml"
@@ -538,7 +498,6 @@ OVERRIDE_VALUES = [
 ]  # fmt: skip
 
 
-@NEEDS_CONFIG_PATCH
 def test_odd_override_values_are_errors_or_values():
     """--set KEY=VALUE with values that are not YAML: the value is the text, and the key's
     own validation decides; never a YAML parser's traceback."""
@@ -716,19 +675,9 @@ NAMED = {  # what the message must name
     "not a directory": "not a run directory",
     "no state.json": "state.json",
 }
-HANDLED_BEFORE_THE_PATCH = {
-    "config.yaml bad key", "config.yaml not YAML", "config.yaml missing",
-    "config.yaml latin-1", "not a directory",
-}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        pytest.param(d, marks=[] if d in HANDLED_BEFORE_THE_PATCH else [NEEDS_CLI_PATCH])
-        for d in DAMAGE
-    ],
-)
+@pytest.mark.parametrize("damage", DAMAGE)
 def test_resume_of_a_damaged_run_directory_is_a_clear_error(tmp_path, damage):
     TRIED["damaged run directories"] += 1
     run_dir = make_run(tmp_path / "run") if damage != "not a directory" else tmp_path / "none"
@@ -757,12 +706,6 @@ def test_store_reads_damaged_files_as_run_dir_errors(tmp_path):
 
 
 # -- data files: the data loaders of selftaught/tasks/data.py ---------------------------------
-def _data_module():
-    return pytest.importorskip(
-        "selftaught.tasks.data", reason="selftaught/tasks/data.py (the data loaders) not there yet"
-    )
-
-
 def data_cases(rng: random.Random) -> dict[str, bytes]:
     good = json.dumps({"question": "What is 2 + 2?", "answer": "4"})
     line = good.encode() + b"\n"
@@ -787,8 +730,8 @@ def data_cases(rng: random.Random) -> dict[str, bytes]:
 
 
 def test_data_files_fail_with_file_and_line_or_load(tmp_path):
-    data = _data_module()
     from selftaught.tasks import build_task
+    from selftaught.tasks.data import DataError
 
     rng = random.Random(4)
     outcomes: Counter = Counter()
@@ -803,7 +746,7 @@ def test_data_files_fail_with_file_and_line_or_load(tmp_path):
         try:
             build_task(resolve(raw))
             outcomes["loaded"] += 1
-        except data.DataError as err:
+        except DataError as err:
             assert str(path) in str(err), (name, str(err))
             assert len(str(err)) < 1000, name  # a huge line is not echoed whole
             outcomes["DataError"] += 1
@@ -811,11 +754,9 @@ def test_data_files_fail_with_file_and_line_or_load(tmp_path):
     assert outcomes["DataError"] >= len(cases) - 5, outcomes  # "cut" cases may still load
 
 
-@NEEDS_CLI_PATCH
 def test_a_bad_data_file_on_the_command_line(tmp_path):
     """`selftaught run` on a data task whose file is damaged: exit 2 naming file and line,
     no traceback, and no run directory left to resume."""
-    _data_module()
     cases = {k: v for k, v in data_cases(random.Random(5)).items() if not k.startswith("cut")}
     for name, content in list(cases.items())[:12]:
         path = tmp_path / "rows.jsonl"
@@ -832,7 +773,6 @@ def test_a_bad_data_file_on_the_command_line(tmp_path):
 
 
 def test_a_huge_valid_line_loads(tmp_path):
-    _data_module()
     from selftaught.tasks import build_task
 
     rows = [{"question": "q" * 1_000_000, "answer": "1"}] + [

@@ -28,15 +28,15 @@ if len(sys.argv) < 2:
 """
 
 
-def marked_processes(wait: float = 1.0) -> list[int]:
-    """Live processes with the marker on their command line. A SIGKILLed process can take a
+def marked_processes(marker: str = MARKER, wait: float = 1.0) -> list[int]:
+    """Live processes with ``marker`` on their command line. A SIGKILLed process can take a
     moment to go, so look again for up to ``wait`` seconds; zombies have no command line."""
     deadline = time.monotonic() + wait
     while True:
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                     found.append(int(pid))
             except OSError:  # gone while we looked
                 pass

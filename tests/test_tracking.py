@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from selftaught import loop as loop_module
 from selftaught.tracking import STATE_FILE, Tracker, scalars
 from tests.conftest import interrupt_before_training
 
@@ -185,9 +184,6 @@ def test_wandb_offline_logs_each_iteration_once_without_network(tmp_path, toy_co
     assert not (run_dir / "tensorboard").exists()
 
 
-@pytest.mark.skipif(
-    not hasattr(loop_module, "Tracker"), reason="selftaught.loop does not call the Tracker yet"
-)
 def test_a_killed_and_resumed_run_logs_every_iteration_once(tmp_path, toy_config, monkeypatch):
     from selftaught.loop import run
 

@@ -22,6 +22,7 @@ from selftaught.config import DataTaskConfig, resolve
 from selftaught.tasks.base import Problem
 from selftaught.tasks.code import CodeTask, Limits, extract_program
 from selftaught.tasks.data import DataError
+from tests.test_sandbox import marked_processes
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "code_problems.jsonl"
 FAST = Limits(cpu_seconds=1, wall_seconds=2, memory_mb=128, max_output_bytes=10_000)
@@ -193,17 +194,6 @@ def test_run_config_accepts_the_code_task():
     assert cfg.task.name == "code"
 
 
-def _build_task_knows_code() -> bool:
-    from selftaught.tasks import TASKS
-
-    return "code" in TASKS
-
-
-@pytest.mark.xfail(
-    not _build_task_knows_code(),
-    strict=True,
-    reason="needs the build_task branch for 'code' in selftaught/tasks/__init__.py",
-)
 def test_build_task_makes_a_code_task():
     from selftaught.tasks import build_task
 
@@ -214,21 +204,6 @@ def test_build_task_makes_a_code_task():
 
 
 # -- hostile completions ------------------------------------------------------------------
-def marked_processes(wait: float = 1.0) -> list[int]:
-    deadline = time.monotonic() + wait
-    while True:
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(int(pid))
-            except OSError:
-                pass
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
-
-
 ANSWER = "3"  # the "sum" problem's first expected output: printed only by an escape
 HOSTILE: dict[str, str] = {
     "infinite_loop": "while True:\n    pass",
@@ -297,7 +272,7 @@ def judge_hostile(task: CodeTask, name: str, problems) -> bool:
         for p in (Path("/tmp"), Path("/var/tmp"), Path.home(), Path.cwd())
         if (p / MARKER).exists()
     ]
-    return not correct and not connected and not escaped_files and not marked_processes()
+    return not correct and not connected and not escaped_files and not marked_processes(MARKER)
 
 
 @pytest.mark.parametrize("name", HOSTILE)
