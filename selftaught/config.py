@@ -122,6 +122,11 @@ class LoraConfig(_Strict):
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | str = Field("all-linear")
+    quantize: Literal["none", "4bit", "8bit"] = Field(
+        "none",
+        description="QLoRA: the frozen base held in 4-bit NF4 (or 8-bit) by bitsandbytes "
+        "while the adapter trains; sampling merges the adapter into the full-precision base",
+    )
 
 
 class ModelConfig(_Strict):

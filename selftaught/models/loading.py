@@ -21,18 +21,55 @@ def adapter_base(path: str | Path) -> str:
     return json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
 
 
-def load_model(path: str | Path, dtype: str = "float32") -> PreTrainedModel:
+def load_model(path: str | Path, dtype: str = "float32", quantize: str = "none") -> PreTrainedModel:
     """A causal LM ready to run; an adapter directory is loaded onto its base and merged,
-    so sampling runs at the full model's speed."""
+    so sampling runs at the full model's speed. ``quantize`` (``4bit``, ``8bit``): the
+    weights held by bitsandbytes, for QLoRA training under an adapter."""
     if is_adapter(path):
         from peft import PeftModel
 
         base = load_model(adapter_base(path), dtype)
         return PeftModel.from_pretrained(base, str(path)).merge_and_unload()
+    extra = {}
+    if quantize != "none":
+        extra = {
+            "quantization_config": bitsandbytes_config(quantize, dtype),
+            "device_map": _device(),
+        }
     # safetensors only: a pickle in an untrusted checkpoint would run code on load
     return AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=getattr(torch, dtype), use_safetensors=True
+        str(path), dtype=getattr(torch, dtype), use_safetensors=True, **extra
     )
+
+
+def bitsandbytes_config(quantize: str, dtype: str):
+    """QLoRA's recipe: NF4 with double quantization, computing in the model's dtype."""
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"model.lora.quantize: {quantize} needs bitsandbytes: pip install 'selftaught[qlora]'"
+        ) from None
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, dtype),
+    )
+
+
+def _device() -> str:
+    """Where a quantized model is put: bitsandbytes places it at load time, on this
+    process's GPU under accelerate, else the CPU."""
+    if torch.cuda.is_available():
+        import os
+
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
 
 
 def load_tokenizer(path: str | Path):

@@ -153,10 +153,16 @@ def load_trainable(init_path, dtype: str, lora: LoraConfig | None):
             raise TrainingError(f"{init_path} is a LoRA adapter, but model.lora is not set")
         return load_model(init_path, dtype)
     from peft import LoraConfig as PeftLoraConfig
-    from peft import PeftModel, get_peft_model
+    from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    def base_model(path):
+        model = load_model(path, dtype, lora.quantize)
+        if lora.quantize != "none":  # norms in float32, inputs that carry gradients
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return model
 
     if is_adapter(init_path):
-        base = load_model(adapter_base(init_path), dtype)
+        base = base_model(adapter_base(init_path))
         return PeftModel.from_pretrained(base, str(init_path), is_trainable=True)
     settings = PeftLoraConfig(
         r=lora.r,
@@ -165,7 +171,7 @@ def load_trainable(init_path, dtype: str, lora: LoraConfig | None):
         target_modules=lora.target_modules,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(load_model(init_path, dtype), settings)
+    return get_peft_model(base_model(init_path), settings)
 
 
 def encode(tokenizer, example: Example, chat_template: bool = False) -> tuple[list[int], list[int]]:

@@ -92,6 +92,44 @@ def test_lora_trains_a_fresh_adapter_and_continues_one(qwen, tmp_path):
     assert gens[0].tokens >= 1
 
 
+@pytest.mark.parametrize("bits", ["4bit", "8bit"])
+def test_qlora_trains_an_adapter_on_a_quantized_base(qwen, tmp_path, bits, monkeypatch):
+    """QLoRA on this CPU (bitsandbytes' CPU kernels): the base really is quantized while the
+    adapter trains, the adapter learns, and sampling merges it into the full base."""
+    import bitsandbytes as bnb
+
+    from selftaught.models import training
+
+    quantized = {"4bit": bnb.nn.Linear4bit, "8bit": bnb.nn.Linear8bitLt}[bits]
+    seen = []
+    real = training.load_trainable
+
+    def spy(*args):
+        model = real(*args)
+        seen.append(sum(isinstance(m, quantized) for m in model.modules()))
+        return model
+
+    monkeypatch.setattr(training, "load_trainable", spy)
+    trainer = HFTrainer(batch_size=8, lr=2e-2, lora=LoraConfig(r=4, alpha=8, quantize=bits))
+    trainer.fit(qwen, EXAMPLES, 30, tmp_path / "q1", seed=0)
+    trainer.fit(tmp_path / "q1", EXAMPLES, 2, tmp_path / "q2", seed=1)
+    assert seen[0] == seen[1] >= 2 * 7  # every linear layer of both blocks, fresh and continued
+    assert is_adapter(tmp_path / "q2")
+    assert _loss(tmp_path / "q1") < _loss(qwen) - 0.2
+    (gens,), _ = HFSampler(tmp_path / "q2", max_new_tokens=4).generate(
+        [EXAMPLES[0].prompt], 1, 0.0, 0
+    )
+    assert gens[0].tokens >= 1
+
+
+def test_quantize_without_bitsandbytes_names_the_extra(qwen, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    with pytest.raises(ImportError, match=r"selftaught\[qlora\]"):
+        load_model(qwen, quantize="4bit")
+
+
 def test_an_adapter_without_lora_settings_is_refused(qwen, tmp_path):
     from selftaught.models.training import TrainingError
 
