@@ -53,11 +53,29 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
     store = RunStore(out)
     resume = (out / "state.json").exists()
     if resume and store.done(config.iterations, "eval"):
-        return store.metrics()
-    start = time.perf_counter()
-    rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
-    print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+        rows = store.metrics()
+    else:
+        start = time.perf_counter()
+        rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
+        print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    if config.task.name == "expression":
+        for row in rows[1:]:
+            row["kept_valid"] = valid_examples(store.iter_dir(row["iteration"]) / "train.jsonl")
     return rows
+
+
+def valid_examples(path: Path) -> int:
+    """How many trained-on expression rationales are valid step by step: a right answer is
+    not enough (a zero factor makes many wrong chains end right), and B-STaR's process
+    reward is meant to catch exactly those."""
+    from selftaught.store import read_jsonl
+    from selftaught.tasks.expression import is_valid_solution
+
+    def question(prompt: str) -> str:
+        return prompt.split("Input:\n", 1)[1].split("\n", 1)[0]
+
+    rows = read_jsonl(path)
+    return sum(is_valid_solution(question(r["prompt"]), r["completion"]) for r in rows)
 
 
 def spread(values: list[float]) -> str:
@@ -74,7 +92,7 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
     kss = list(first.get("pass@k-s", {}))
     head = ["method", "Pass@1 (final)", "Pass@1 (best)"]
     head += [f"Pass@{k}" for k in ks] + [f"Pass@{k.replace('-', '-s')}" for k in kss]
-    head += ["examples trained", "minutes"]
+    head += ["examples trained", "valid rationales %", "minutes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, runs in results.items():
         finals = [rows[-1] for rows in runs]
@@ -85,8 +103,14 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
         ]
         cells += [spread([r["pass@k"][k] for r in finals]) for k in ks]
         cells += [spread([r["pass@k-s"][k] for r in finals]) for k in kss]
+        trained = [sum(x["train_examples"] for x in rows[1:]) for rows in runs]
+        cells.append(f"{statistics.fmean(trained):.0f}")
+        valid = [sum(x.get("kept_valid", 0) for x in rows[1:]) for rows in runs]
+        has_valid = "kept_valid" in runs[0][-1]
         cells.append(
-            f"{statistics.fmean(sum(x['train_examples'] for x in rows) for rows in runs):.0f}"
+            spread([v / max(t, 1) for v, t in zip(valid, trained, strict=True)])
+            if has_valid
+            else ""
         )
         minutes = [sum(sum(x["seconds"].values()) for x in rows) / 60 for rows in runs]
         cells.append(f"{statistics.fmean(minutes):.1f}")
