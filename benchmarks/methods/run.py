@@ -58,6 +58,8 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
         start = time.perf_counter()
         rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
         print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    for row in rows:
+        row["eval_temperature"] = config.eval.temperature
     if config.task.name == "expression":
         for row in rows[1:]:
             row["kept_valid"] = valid_examples(store.iter_dir(row["iteration"]) / "train.jsonl")
@@ -90,8 +92,9 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
     first = next(iter(results.values()))[0][-1]
     ks = list(first.get("pass@k", {}))
     kss = list(first.get("pass@k-s", {}))
-    head = ["method", "Pass@1 (final)", "Pass@1 (best)"]
-    head += [f"Pass@{k}" for k in ks] + [f"Pass@{k.replace('-', '-s')}" for k in kss]
+    head = ["method", "greedy (final)", "greedy (best round)"]
+    t = f"T={first['eval_temperature']:g}" if "eval_temperature" in first else "sampled"
+    head += [f"Pass@{k} ({t})" for k in ks] + [f"Pass@{k.replace('-', '-s')}" for k in kss]
     head += ["examples trained", "valid rationales %", "minutes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, runs in results.items():
@@ -116,6 +119,14 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
         cells.append(f"{statistics.fmean(minutes):.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def loop_minutes(results: dict[str, list[list[dict]]]) -> float:
+    """The phases' own time (metrics' ``seconds``), summed over every run."""
+    seconds = [
+        sum(r["seconds"].values()) for runs in results.values() for rows in runs for r in rows
+    ]
+    return sum(seconds) / 60
 
 
 def per_round(results: dict[str, list[list[dict]]], seed_index: int = 0) -> str:
@@ -171,8 +182,9 @@ def main() -> None:
         f"# Methods on `{config.task.name}`: measured\n\n"
         f"Command: `{command}`\n\n"
         f"{len(args.seeds)} seeds, {config.iterations} rounds, {args.budget} responses sampled "
-        f"per round per method; {(time.perf_counter() - started) / 60:.0f} min in all "
-        f"(reused runs not timed again).\n\n"
+        f"per round per method; the runs' phases took {loop_minutes(results):.0f} min in all "
+        f"(this invocation: {(time.perf_counter() - started) / 60:.0f} min, finished runs "
+        "reused). Machine load while the runs ran: see the notes below.\n\n"
         "## Final round (mean ± std over seeds, %), like B-STaR's Table 1\n\n"
         f"{table1(results)}\n\n"
         f"## Per round, seed {args.seeds[0]}: Pass@1 (%)\n\n"
