@@ -14,7 +14,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-PHASES = ("search", "sample", "rationalize", "train", "eval")
+from selftaught.report import (
+    PHASES,
+    bstar_rounds,
+    bucket_label,
+    bucket_order,
+    natural_key,
+    pass_label,
+)
+
 BSTAR_KEYS = ("temperature", "threshold", "balance_score")
 
 
@@ -31,36 +39,15 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def bucket_label(task: str, bucket: str) -> str:
-    """What a bucket is, in the task's words: a digit count, a number of terms."""
-    if task == "addition":
-        return f"{bucket}-digit"
-    if task == "expression":
-        return f"{bucket} terms"
-    return f"bucket {bucket}"
-
-
 def _iterations(rows: list[dict]) -> list[int]:
     return [r["iteration"] for r in rows]
-
-
-def _bucket_order(rows: list[dict]) -> list[str]:
-    buckets = dict.fromkeys(b for r in rows for b in r.get("accuracy_by_bucket") or {})
-    return sorted(buckets, key=_natural)
-
-
-def _natural(key: str):
-    try:
-        return (0, tuple(int(p) for p in str(key).split("-")))
-    except ValueError:
-        return (1, str(key))
 
 
 def accuracy_by_bucket(rows: list[dict], task: str = "") -> Figure:
     """STaR's Figure 4: greedy accuracy per difficulty bucket against iteration, and overall."""
     fig, (ax,) = _figure()
     x = _iterations(rows)
-    for bucket in _bucket_order(rows):
+    for bucket in bucket_order(rows):
         y = [(r.get("accuracy_by_bucket") or {}).get(bucket, float("nan")) for r in rows]
         ax.plot(x, y, marker="o", label=bucket_label(task, bucket))
     ax.plot(x, [r["accuracy"] for r in rows], "k--", marker="s", label="overall")
@@ -70,8 +57,8 @@ def accuracy_by_bucket(rows: list[dict], task: str = "") -> Figure:
 
 def pass_at_k(rows: list[dict]) -> Figure | None:
     """pass@k (solid) and pass@k-s (dashed) against iteration, one line per k."""
-    ks = sorted({k for r in rows for k in r.get("pass@k") or {}}, key=_natural)
-    kss = sorted({k for r in rows for k in r.get("pass@k-s") or {}}, key=_natural)
+    ks = sorted({k for r in rows for k in r.get("pass@k") or {}}, key=natural_key)
+    kss = sorted({k for r in rows for k in r.get("pass@k-s") or {}}, key=natural_key)
     if not ks and not kss:
         return None
     fig, (ax,) = _figure()
@@ -84,14 +71,6 @@ def pass_at_k(rows: list[dict]) -> Figure | None:
     return fig
 
 
-def pass_label(key: str, k: str) -> str:
-    """``pass@4``; ``pass@32-s4`` for at least 4 correct of 32 (B-STaR's Pass@32-4)."""
-    if key == "pass@k":
-        return f"pass@{k}"
-    total, at_least = k.split("-")
-    return f"pass@{total}-s{at_least}"
-
-
 def has_bstar(rows: list[dict]) -> bool:
     return any(
         r.get("threshold") is not None
@@ -99,11 +78,6 @@ def has_bstar(rows: list[dict]) -> bool:
         or r.get("search_balance_scores")
         for r in rows
     )
-
-
-def bstar_rounds(rows: list[dict]) -> list[dict]:
-    """The rounds that chose a configuration (iteration 0 is the base model: none)."""
-    return [r for r in rows if r["iteration"] > 0]
 
 
 def bstar_choices(rows: list[dict]) -> Figure | None:

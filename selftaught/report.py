@@ -13,6 +13,43 @@ from pathlib import Path
 from selftaught.config import RunConfig
 from selftaught.store import RunStore, atomic_write_text
 
+PHASES = ("search", "sample", "rationalize", "train", "eval")
+
+
+def natural_key(key: str):
+    """``"2" < "10"`` and ``"8-4" < "32-4"``; names that are not numbers after them."""
+    try:
+        return (0, tuple(int(p) for p in str(key).split("-")))
+    except ValueError:
+        return (1, str(key))
+
+
+def bucket_label(task: str, bucket: str) -> str:
+    """What a bucket is, in the task's words: a digit count, a number of terms."""
+    if task == "addition":
+        return f"{bucket}-digit"
+    if task == "expression":
+        return f"{bucket} terms"
+    return f"bucket {bucket}"
+
+
+def bucket_order(rows: list[dict]) -> list[str]:
+    buckets = dict.fromkeys(b for r in rows for b in r.get("accuracy_by_bucket") or {})
+    return sorted(buckets, key=natural_key)
+
+
+def pass_label(key: str, k: str) -> str:
+    """``pass@4``; ``pass@32-s4`` for at least 4 correct of 32 (B-STaR's Pass@32-4)."""
+    if key == "pass@k":
+        return f"pass@{k}"
+    total, at_least = k.split("-")
+    return f"pass@{total}-s{at_least}"
+
+
+def bstar_rounds(rows: list[dict]) -> list[dict]:
+    """The rounds that chose a configuration (iteration 0 is the base model: none)."""
+    return [r for r in rows if r["iteration"] > 0]
+
 
 def summarize(name: str, method: str, rows: list[dict]) -> dict:
     """The figures B-STaR's Table 1 compares, each the best over the run's iterations
@@ -27,16 +64,11 @@ def summarize(name: str, method: str, rows: list[dict]) -> dict:
         "best iteration": best["iteration"] if best else None,
     }
     for key in ("pass@k", "pass@k-s"):
-        for k in sorted({k for r in rows for k in r.get(key) or {}}, key=_natural):
-            label = f"pass@{k}" if key == "pass@k" else f"pass@{k.replace('-', '-s')}"
-            summary[label] = max(r[key][k] for r in rows if k in (r.get(key) or {}))
+        for k in sorted({k for r in rows for k in r.get(key) or {}}, key=natural_key):
+            summary[pass_label(key, k)] = max(r[key][k] for r in rows if k in (r.get(key) or {}))
     summary["examples trained"] = sum(r["train_examples"] for r in trained)
     summary["minutes"] = sum(sum(r["seconds"].values()) for r in rows) / 60
     return summary
-
-
-def _natural(k: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in k.split("-"))
 
 
 def summarize_run(path: Path) -> dict:
@@ -47,10 +79,7 @@ def summarize_run(path: Path) -> dict:
 def markdown_table(summaries: list[dict]) -> str:
     """One row per run; a column for every figure any run has (blank where it has none)."""
     columns = list(dict.fromkeys(k for s in summaries for k in s))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for s in summaries:
-        lines.append("| " + " | ".join(_cell(s.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
+    return table(columns, [[s.get(c) for c in columns] for s in summaries])
 
 
 def _cell(value) -> str:
@@ -165,9 +194,7 @@ def _pct(value) -> str | None:
 
 def accuracy_table(rows: list[dict], task: str) -> str:
     """Greedy held-out accuracy in %, overall and per bucket, per iteration."""
-    from selftaught.plots import _bucket_order, bucket_label
-
-    buckets = _bucket_order(rows)
+    buckets = bucket_order(rows)
     columns = ["iteration", "accuracy %", *(f"{bucket_label(task, b)} %" for b in buckets)]
     body = [
         [
@@ -181,12 +208,10 @@ def accuracy_table(rows: list[dict], task: str) -> str:
 
 
 def passk_table(rows: list[dict]) -> str:
-    from selftaught.plots import _natural, pass_label
-
     keys = [
         (key, k)
         for key in ("pass@k", "pass@k-s")
-        for k in sorted({k for r in rows for k in r.get(key) or {}}, key=_natural)
+        for k in sorted({k for r in rows for k in r.get(key) or {}}, key=natural_key)
     ]
     columns = ["iteration", *(f"{pass_label(key, k)} %" for key, k in keys)]
     body = [[r["iteration"], *(_pct((r.get(key) or {}).get(k)) for key, k in keys)] for r in rows]
@@ -194,8 +219,6 @@ def passk_table(rows: list[dict]) -> str:
 
 
 def bstar_table(rows: list[dict]) -> str:
-    from selftaught.plots import bstar_rounds
-
     rounds = bstar_rounds(rows)
     temps = sorted({t for r in rounds for t in r.get("search_balance_scores") or {}}, key=float)
     columns = ["round", "temperature", "threshold", "balance score"]
@@ -244,8 +267,6 @@ def examples_table(rows: list[dict], stats: dict[int, dict]) -> str:
 
 def time_table(rows: list[dict], stats: dict[int, dict]) -> str:
     """Seconds per phase, and the sampling and training throughput."""
-    from selftaught.plots import PHASES
-
     columns = ["iteration", *(f"{p} s" for p in PHASES), "total s"]
     columns += ["sample tokens/s", "train tokens/s"]
     body = []

@@ -82,7 +82,7 @@ def test_refilter_redoes_selection_and_compare_tabulates_runs(tmp_path, toy_raw)
     wrong = runner.invoke(app, ["refilter", str(out), "--iteration", "1", "--set", "train.lr=1"])
     assert wrong.exit_code == 2 and "only selection" in wrong.output
 
-    table = runner.invoke(app, ["compare", str(out), str(out)])
+    table = runner.invoke(app, ["compare", str(out), str(out), "--out", str(out / "compare")])
     assert table.exit_code == 0, table.output
     header, _, first, second = table.output.strip().splitlines()
     assert "best pass@1" in header and "examples trained" in header
