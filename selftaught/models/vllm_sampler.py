@@ -29,10 +29,9 @@ import os
 import time
 from pathlib import Path
 
-from selftaught.models.loading import load_tokenizer, render_prompt
+from selftaught.models.loading import ADAPTER_CONFIG, load_tokenizer, render_prompt
 from selftaught.models.sampling import Generation, Progress, SamplingStats
 
-ADAPTER_CONFIG = "adapter_config.json"
 # config.json keys that may differ between checkpoints of one architecture
 _VOLATILE_KEYS = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache"}
 _LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's allowed max_lora_rank values
