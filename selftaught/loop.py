@@ -154,7 +154,7 @@ class Loop:
         prompts = [self.task.prompt(p, hint=hinted) for p in problems]
         generations, stats = [], SamplingStats()
         if prompts:  # loading a model to sample nothing would cost seconds
-            with self.reporter.phase(phase, len(prompts) * num_samples) as bar:
+            with self.reporter.phase(phase, len(prompts) * num_samples, "samples") as bar:
                 generations, stats = (sampler or self.sampler(model)).generate(
                     prompts, num_samples, temperature, seed, bar.advance
                 )
@@ -302,7 +302,7 @@ class Loop:
             self.reporter.line(f"train: accelerate launch, {t.num_processes} processes")
             result = launch(spec, t.num_processes, t.accelerate_config)
         else:
-            with self.reporter.phase("train", steps) as bar:
+            with self.reporter.phase("train", steps, "steps") as bar:
                 result = trainer.fit(
                     init,
                     examples,
@@ -345,7 +345,7 @@ class Loop:
 
     def evaluate(self, n: int, model: Path) -> None:
         problems = self.task.eval_problems()
-        with self.reporter.phase("eval", len(problems)) as bar:
+        with self.reporter.phase("eval", len(problems), "problems") as bar:
             sampler = self.sampler(model, self.config.eval.batch_size)
             results, stats = evaluate_greedy(
                 self.task, problems, model, self.config, bar.advance, sampler
@@ -391,7 +391,7 @@ class Loop:
         )
         by_id = {p.id: p for p in problems}
         examples = [self._reward_example(rec, by_id[rec["problem_id"]]) for rec in records]
-        with self.reporter.phase("reward model", r.steps) as bar:
+        with self.reporter.phase("reward model", r.steps, "steps") as bar:
             result = train_reward_model(
                 self.base_path,
                 examples,

@@ -67,7 +67,7 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
         f"Training the base model M on {len(examples)} seed examples "
         f"({task.name} sizes {short[0]}-{short[-1]}, {long} larger); cached at {path}"
     )
-    with reporter.phase("base", b.steps) as bar:
+    with reporter.phase("base", b.steps, "steps") as bar:
         result = trainer.fit(
             init,
             examples,

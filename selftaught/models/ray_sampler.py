@@ -165,7 +165,7 @@ class RaySampler:
             results[k] = generations
             stats.tokens += shard_stats.tokens
             if progress:
-                progress(sum(len(g) for g in generations))
+                progress(sum(len(g) for g in generations), tokens=shard_stats.tokens)
         stats.seconds = time.perf_counter() - start
         return [gens for k in range(len(shards)) for gens in results[k]], stats
 

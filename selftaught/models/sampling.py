@@ -30,7 +30,8 @@ class SamplingStats:
     seconds: float = 0.0
 
 
-Progress = Callable[[int], None]  # called with how many generations a batch finished
+# called after each batch: progress(generations finished, tokens=generated tokens)
+Progress = Callable[..., None]
 
 
 class Sampler(Protocol):
@@ -81,7 +82,7 @@ class HFSampler:
                 results[i][j] = generation
                 stats.tokens += generation.tokens
             if progress:
-                progress(len(batch))
+                progress(len(batch), tokens=sum(g.tokens for g in texts))
         stats.seconds = time.perf_counter() - start
         return results, stats
 

@@ -65,7 +65,10 @@ def test_factory_starts_two_workers_on_a_local_cluster(sampler):
 
 def test_greedy_equals_hf_in_prompt_order(sampler, base):
     seen: list[int] = []
-    out, stats = sampler.generate(PROMPTS, 1, 0.0, 0, seen.append)
+    counts: list[int] = []
+    out, stats = sampler.generate(
+        PROMPTS, 1, 0.0, 0, lambda n, tokens=0: (seen.append(n), counts.append(tokens))
+    )
     reference, _ = HFSampler(base, batch_size=8, max_new_tokens=MAX_NEW).generate(
         PROMPTS, 1, 0.0, 0
     )
@@ -73,7 +76,7 @@ def test_greedy_equals_hf_in_prompt_order(sampler, base):
     assert "<scratch>" in out[0][0].text  # a trained model, not noise
     # 16 prompts, 2 workers, 4 shards each: progress moves shard by shard
     assert seen == [2] * 8
-    assert stats.tokens == sum(g.tokens for (g,) in out)
+    assert stats.tokens == sum(g.tokens for (g,) in out) == sum(counts)
 
 
 def test_samples_are_reproducible_per_seed(sampler):

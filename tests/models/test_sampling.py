@@ -33,10 +33,13 @@ def test_same_seed_same_samples(sampler):
     assert a != c
 
 
-def test_progress_counts_every_generation(sampler):
-    seen = []
-    sampler.generate(PROMPTS, 2, 1.0, 0, seen.append)
+def test_progress_counts_every_generation_and_its_tokens(sampler):
+    seen, counts = [], []
+    _, stats = sampler.generate(
+        PROMPTS, 2, 1.0, 0, lambda n, tokens=0: (seen.append(n), counts.append(tokens))
+    )
     assert sum(seen) == 8
+    assert sum(counts) == stats.tokens > 0
 
 
 def test_generated_length_stops_at_eos_and_drops_padding():
