@@ -147,7 +147,7 @@ class Loop:
         num_samples: int,
         hinted: bool = False,
         score: bool = True,
-        sampler: HFSampler | None = None,
+        sampler: Sampler | None = None,
     ) -> tuple[list[dict], dict]:
         """Sample, check and (with a reward model) score: one record per generation.
         ``sampler``: one already loaded with ``model``, to sample it several times."""
@@ -158,24 +158,29 @@ class Loop:
                 generations, stats = (sampler or self.sampler(model)).generate(
                     prompts, num_samples, temperature, seed, bar.advance
                 )
-        records = []
-        for problem, prompt, gens in zip(problems, prompts, generations, strict=True):
-            for k, gen in enumerate(gens):
-                answer = self.task.extract_answer(gen.text)
-                records.append(
-                    {
-                        "problem_id": problem.id,
-                        "bucket": problem.bucket,
-                        "sample": k,
-                        "prompt": prompt,
-                        "completion": gen.text,
-                        "answer": answer,
-                        "correct": self.task.is_correct(answer, problem),
-                        "hinted": hinted,
-                        "temperature": temperature,
-                        "tokens": gen.tokens,
-                    }
-                )
+        flat = [
+            (problem, prompt, k, gen)
+            for problem, prompt, gens in zip(problems, prompts, generations, strict=True)
+            for k, gen in enumerate(gens)
+        ]
+        answers = [self.task.extract_answer(gen.text) for *_, gen in flat]
+        # one call for the whole phase: math-verify and the sandbox check in parallel
+        correct = self.task.is_correct_many(answers, [problem for problem, *_ in flat])
+        records = [
+            {
+                "problem_id": problem.id,
+                "bucket": problem.bucket,
+                "sample": k,
+                "prompt": prompt,
+                "completion": gen.text,
+                "answer": answer,
+                "correct": ok,
+                "hinted": hinted,
+                "temperature": temperature,
+                "tokens": gen.tokens,
+            }
+            for (problem, prompt, k, gen), answer, ok in zip(flat, answers, correct, strict=True)
+        ]
         if score:
             self._score(records, problems)
         summary = {
@@ -540,18 +545,18 @@ def evaluate_greedy(
     )
     prompts = [task.prompt(p) for p in problems]
     generations, stats = sampler.generate(prompts, 1, 0.0, 0, progress)
-    results = []
-    for problem, (gen,) in zip(problems, generations, strict=True):
-        answer = task.extract_answer(gen.text)
-        results.append(
-            {
-                "problem_id": problem.id,
-                "bucket": problem.bucket,
-                "completion": gen.text,
-                "answer": answer,
-                "correct": task.is_correct(answer, problem),
-            }
-        )
+    answers = [task.extract_answer(gen.text) for (gen,) in generations]
+    correct = task.is_correct_many(answers, problems)
+    results = [
+        {
+            "problem_id": problem.id,
+            "bucket": problem.bucket,
+            "completion": gen.text,
+            "answer": answer,
+            "correct": ok,
+        }
+        for problem, (gen,), answer, ok in zip(problems, generations, answers, correct, strict=True)
+    ]
     return results, stats
 
 

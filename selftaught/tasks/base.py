@@ -29,6 +29,8 @@ class Example:
 
 
 class Task(Protocol):
+    """The interface of a task. Tasks subclass it for its one default, ``is_correct_many``."""
+
     name: str
     sizes: list[int]  # the difficulty buckets' sizes (digits, terms), smallest first
 
@@ -48,6 +50,11 @@ class Task(Protocol):
         """The answer in normal form, or None when the completion has no parseable answer."""
 
     def is_correct(self, answer: str | None, problem: Problem) -> bool: ...
+
+    def is_correct_many(self, answers: list[str | None], problems: list[Problem]) -> list[bool]:
+        """Many checks at once, as the loop makes them; tasks whose checks are slow
+        (math-verify, programs in the sandbox) spread them over worker processes."""
+        return [self.is_correct(a, p) for a, p in zip(answers, problems, strict=True)]
 
     def leaks_hint(self, completion: str) -> bool:
         """True when a completion mentions the hint, which must never reach training."""

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selftaught.tasks.base import Example, Problem
+from selftaught.tasks.base import Example, Problem, Task
 
 if TYPE_CHECKING:
     from selftaught.config import DataTaskConfig
@@ -381,7 +381,7 @@ def split_paragraphs(completion: str) -> list[str]:
 
 
 # -- what the data tasks share ---------------------------------------------------------------
-class DataTask:
+class DataTask(Task):
     """A task read from a data set; subclasses say how a row becomes a Problem and how an
     answer is read and checked.
 
@@ -491,10 +491,6 @@ class DataTask:
 
     def is_correct(self, answer: str | None, problem: Problem) -> bool:
         raise NotImplementedError
-
-    def is_correct_many(self, answers: list[str | None], problems: list[Problem]) -> list[bool]:
-        """Many checks at once (math tasks spread them over worker processes)."""
-        return [self.is_correct(a, p) for a, p in zip(answers, problems, strict=True)]
 
     # -- steps --------------------------------------------------------------------------------
     def steps(self, completion: str) -> list[str]:

@@ -4,13 +4,13 @@ line. Each task brings its own problems, rationales and answer format."""
 
 from __future__ import annotations
 
-from selftaught.tasks.base import Problem, split_steps
+from selftaught.tasks.base import Problem, Task, split_steps
 
 HINT_PREFIX = "Hint: "
 DIGITS = "0123456789"  # str.isdigit would also accept "²" or "٣"
 
 
-class ScratchpadTask:
+class ScratchpadTask(Task):
     """Subclasses set ``sizes``, ``train_size``, ``_eval`` and define ``_draw``."""
 
     def train_problems(self) -> list[Problem]:
