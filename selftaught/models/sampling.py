@@ -8,7 +8,6 @@ benchmarks/sampling_cache), and stops each row at the end-of-sequence token.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,8 +29,9 @@ class SamplingStats:
     seconds: float = 0.0
 
 
-# called after each batch: progress(generations finished, tokens=generated tokens)
-Progress = Callable[..., None]
+class Progress(Protocol):
+    def __call__(self, generations: int, tokens: int = 0) -> None:
+        """Called as a batch finishes: its generations, and the tokens they hold."""
 
 
 class Sampler(Protocol):
@@ -80,9 +80,10 @@ class HFSampler:
             texts = self._generate_batch([prompts[i] for i, _ in batch], temperature)
             for (i, j), generation in zip(batch, texts, strict=True):
                 results[i][j] = generation
-                stats.tokens += generation.tokens
+            batch_tokens = sum(g.tokens for g in texts)
+            stats.tokens += batch_tokens
             if progress:
-                progress(len(batch), tokens=sum(g.tokens for g in texts))
+                progress(len(batch), tokens=batch_tokens)
         stats.seconds = time.perf_counter() - start
         return results, stats
 
