@@ -24,7 +24,10 @@ from pathlib import Path
 from selftaught.config import load_config
 from selftaught.loop import run
 from selftaught.progress import Reporter
-from selftaught.store import RunStore
+from selftaught.report import table
+from selftaught.store import RunStore, read_jsonl
+from selftaught.tasks import build_task
+from selftaught.tasks.expression import is_valid_solution
 
 HERE = Path(__file__).parent
 METHODS = ["star", "rest-em", "iterative-rft", "online-rft", "bstar", "bstar+rm"]
@@ -58,26 +61,19 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
         start = time.perf_counter()
         rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
         print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
-    for row in rows:
-        row["eval_temperature"] = config.eval.temperature
     if config.task.name == "expression":
+        questions = {p.id: p.question for p in build_task(config).train_problems()}
         for row in rows[1:]:
-            row["kept_valid"] = valid_examples(store.iter_dir(row["iteration"]) / "train.jsonl")
+            train = read_jsonl(store.iter_dir(row["iteration"]) / "train.jsonl")
+            row["kept_valid"] = valid_examples(train, questions)
     return rows
 
 
-def valid_examples(path: Path) -> int:
+def valid_examples(train: list[dict], questions: dict[str, str]) -> int:
     """How many trained-on expression rationales are valid step by step: a right answer is
     not enough (a zero factor makes many wrong chains end right), and B-STaR's process
     reward is meant to catch exactly those."""
-    from selftaught.store import read_jsonl
-    from selftaught.tasks.expression import is_valid_solution
-
-    def question(prompt: str) -> str:
-        return prompt.split("Input:\n", 1)[1].split("\n", 1)[0]
-
-    rows = read_jsonl(path)
-    return sum(is_valid_solution(question(r["prompt"]), r["completion"]) for r in rows)
+    return sum(is_valid_solution(questions[r["problem_id"]], r["completion"]) for r in train)
 
 
 def spread(values: list[float]) -> str:
@@ -87,16 +83,17 @@ def spread(values: list[float]) -> str:
     return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def table1(results: dict[str, list[list[dict]]]) -> str:
+def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str:
     """Final-round figures per method; each cell mean ± std over seeds (percent)."""
     first = next(iter(results.values()))[0][-1]
     ks = list(first.get("pass@k", {}))
     kss = list(first.get("pass@k-s", {}))
     head = ["method", "greedy (final)", "greedy (best round)"]
-    t = f"T={first['eval_temperature']:g}" if "eval_temperature" in first else "sampled"
-    head += [f"Pass@{k} ({t})" for k in ks] + [f"Pass@{k.replace('-', '-s')}" for k in kss]
+    head += [f"Pass@{k} (T={eval_temperature:g})" for k in ks] + [
+        f"Pass@{k.replace('-', '-s')}" for k in kss
+    ]
     head += ["examples trained", "valid rationales %", "minutes"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for method, runs in results.items():
         finals = [rows[-1] for rows in runs]
         cells = [
@@ -117,8 +114,8 @@ def table1(results: dict[str, list[list[dict]]]) -> str:
         )
         minutes = [sum(sum(x["seconds"].values()) for x in rows) / 60 for rows in runs]
         cells.append(f"{statistics.fmean(minutes):.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return table(head, body)
 
 
 def loop_minutes(results: dict[str, list[list[dict]]]) -> float:
@@ -133,32 +130,29 @@ def per_round(results: dict[str, list[list[dict]]], seed_index: int = 0) -> str:
     """Every method's held-out Pass@1 per round."""
     methods = list(results)
     rounds = len(results[methods[0]][seed_index])
-    lines = [
-        "| " + " | ".join(["round", *methods]) + " |",
-        "|" + "---|" * (len(methods) + 1),
+    body = [
+        [n, *(f"{100 * results[m][seed_index][n]['accuracy']:.1f}" for m in methods)]
+        for n in range(rounds)
     ]
-    for n in range(rounds):
-        cells = [str(n)] + [f"{100 * results[m][seed_index][n]['accuracy']:.1f}" for m in methods]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return table(["round", *methods], body)
 
 
 def choices(rows: list[dict]) -> str:
     """One B-STaR run's chosen temperature and threshold per round (its Table 2), with
     the balance score they reach and what was kept (size and share correct)."""
     head = ["round", "T", "tau", "balance score", "kept (correct %)", "Pass@1"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows[1:]:
-        cells = [
-            str(r["iteration"]),
+    body = [
+        [
+            r["iteration"],
             f"{r['temperature']:g}",
             f"{r['threshold']:g}",
             f"{r['balance_score']:.3f}",
             f"{r['train_examples']} ({100 * r['selected_accuracy']:.0f}%)",
             f"{100 * r['accuracy']:.1f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for r in rows[1:]
+    ]
+    return table(head, body)
 
 
 def main() -> None:
@@ -184,9 +178,9 @@ def main() -> None:
         f"{len(args.seeds)} seeds, {config.iterations} rounds, {args.budget} responses sampled "
         f"per round per method; the runs' phases took {loop_minutes(results):.0f} min in all "
         f"(this invocation: {(time.perf_counter() - started) / 60:.0f} min, finished runs "
-        "reused). Machine load while the runs ran: see the notes below.\n\n"
+        "reused). What the figures show, and the machine's load: benchmarks/README.md.\n\n"
         "## Final round (mean ± std over seeds, %), like B-STaR's Table 1\n\n"
-        f"{table1(results)}\n\n"
+        f"{table1(results, config.eval.temperature)}\n\n"
         f"## Per round, seed {args.seeds[0]}: Pass@1 (%)\n\n"
         f"{per_round(results)}\n"
     )
