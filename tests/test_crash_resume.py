@@ -145,8 +145,9 @@ class Target:
     """Where to kill: ``fraction`` of the way into phase ``key`` ("phase": the fraction of
     its duration in the reference run, counted from when the phase before it completed),
     while ``key``'s checkpoint is being written ("checkpoint"), or within 0.15 s of the
-    process starting, before it completes a phase ("startup"). A phase that completes before the kill moves the target on:
-    an aimed one to the same phase of the next iteration, a random one to the next phase."""
+    process starting, before it completes a phase ("startup"). A phase that completes
+    before the kill moves the target on: an aimed one to the same phase of the next
+    iteration, a random one to the next phase."""
 
     name: str
     kind: str  # "phase", "checkpoint" or "startup"
@@ -254,9 +255,9 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
                 target.move_on()
                 kill_at = None
             writing = out / f"iter_{target.key.split('/')[0]:0>4}" / "model.tmp"
-            if target.kind == "checkpoint" and writing.exists():
-                kill_at = now
-            elif target.kind == "startup" and state != at_start:  # a slow start: still early
+            checkpoint_begun = target.kind == "checkpoint" and writing.exists()
+            slow_start = target.kind == "startup" and state != at_start  # still early
+            if checkpoint_begun or slow_start:
                 kill_at = now
             elif target.kind == "phase" and kill_at is None and target.before in state:
                 kill_at = now + target.delay(timings)
