@@ -266,7 +266,7 @@ class RunStore:
                 )
             set_dotted(raw, keys, value)
         new = resolve(raw, f"{path} with --set {' '.join(overrides)}")
-        changes = _diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
+        changes = config_diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
         if not changes:
             return []
         state = self.state()
@@ -366,11 +366,11 @@ def _current_iteration(state: dict) -> int:
     return last["iteration"] + 1 if last["phase"] == "eval" else last["iteration"]
 
 
-def _diff(old: Any, new: Any, prefix: str = "") -> dict[str, dict]:
+def config_diff(old: Any, new: Any, prefix: str = "") -> dict[str, dict]:
     """``{"train.lr": {"from": 1e6, "to": 1e-4}}`` for every leaf that differs."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = {}
         for key in dict.fromkeys([*old, *new]):
-            out |= _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+            out |= config_diff(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return {} if old == new else {prefix.rstrip("."): {"from": old, "to": new}}

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from selftaught.store import RunStore, atomic_write_text, read_jsonl, write_jsonl
+from selftaught.store import RunStore, atomic_write_text, config_diff, read_jsonl, write_jsonl
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
@@ -44,3 +44,14 @@ def test_refuses_to_overwrite_a_run(tmp_path, toy_config):
         RunStore(tmp_path).create(toy_config)
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         RunStore(tmp_path / "nothing").state()
+
+
+def test_config_diff_names_every_differing_leaf_by_its_dotted_path():
+    old = {"train": {"lr": 1e-3, "steps": 100}, "bstar": {"temperatures": [0.5, 1.0]}, "seed": 0}
+    new = {"train": {"lr": 2e-4, "steps": 100}, "bstar": {"temperatures": [0.5]}, "x": 1, "seed": 0}
+    assert config_diff(old, new) == {
+        "train.lr": {"from": 1e-3, "to": 2e-4},
+        "bstar.temperatures": {"from": [0.5, 1.0], "to": [0.5]},
+        "x": {"from": None, "to": 1},
+    }
+    assert config_diff(old, old) == {}

@@ -25,7 +25,7 @@ from selftaught.config import load_config
 from selftaught.loop import run
 from selftaught.progress import Reporter
 from selftaught.report import table
-from selftaught.store import RunStore, read_jsonl
+from selftaught.store import RunStore, config_diff, read_jsonl
 from selftaught.tasks import build_task
 from selftaught.tasks.expression import is_valid_solution
 
@@ -55,6 +55,15 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
     out = args.out / config.task.name / f"{name}-seed{seed}"
     store = RunStore(out)
     resume = (out / "state.json").exists()
+    if resume:  # a finished run is reused by its directory: only if it is this very run
+        differ = config_diff(
+            store.load_config().model_dump(mode="json"), config.model_dump(mode="json")
+        )
+        if differ:
+            raise SystemExit(
+                f"{out} holds a run with other settings ({', '.join(differ)}); "
+                "give another --out, or remove it"
+            )
     if resume and store.done(config.iterations, "eval"):
         rows = store.metrics()
     else:
