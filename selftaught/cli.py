@@ -122,16 +122,21 @@ def base(
         Path | None, typer.Argument(help="YAML config; default: star-addition")
     ] = None,
     set_: SetOption = None,
+    from_scratch: Annotated[
+        bool,
+        typer.Option(help="Train M now, even if it is cached or shipped with the package"),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train (or find in the cache) the built-in base model M and print its path."""
+    """Find (in the cache, else shipped with the package) or train the built-in base model
+    M, and print its path."""
     from selftaught.models.base_model import base_model_path
     from selftaught.progress import Reporter
 
     cfg = _config(config, set_, quiet)
     if cfg.model.name_or_path != "builtin":
         _fail(f"model.name_or_path is {cfg.model.name_or_path!r}: only 'builtin' is trained here")
-    print(base_model_path(cfg, Reporter(quiet=cfg.quiet)))
+    print(base_model_path(cfg, Reporter(quiet=cfg.quiet), from_scratch))
 
 
 @app.command("eval")

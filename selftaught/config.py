@@ -259,7 +259,18 @@ class TrainConfig(_Strict):
     steps_increment: int = Field(20, ge=0, description="steps added each iteration")
     steps_growth: float = Field(0.0, ge=0, description="relative growth each iteration (0.2=+20%)")
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    micro_batches: int = Field(
+        4,
+        ge=1,
+        description="each batch is cut by length into this many forward/backward passes: "
+        "the same gradient, less padding",
+    )
+    lr: float = Field(
+        2e-4,
+        gt=0,
+        description="well below the built-in M's pretraining rate (base.lr, 1e-3), "
+        "which erased M's partial skills when it fine-tuned (benchmarks/README.md)",
+    )
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)

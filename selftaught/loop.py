@@ -346,6 +346,7 @@ class Loop:
             m.dtype,
             m.chat_template,
             m.lora,
+            t.micro_batches,
         )
 
     def evaluate(self, n: int, model: Path) -> None:

@@ -460,7 +460,7 @@ def test_a_settings_change_is_recorded_and_survives_a_kill_half_way(tmp_path):
     assert store.load_config().train.lr == 1e-4
     (record,) = store.config_changes()
     assert record["iteration"] == 1 and record["after"] == {"iteration": 0, "phase": "eval"}
-    assert record["applied"] and record["changes"]["train.lr"] == {"from": 1e-3, "to": 1e-4}
+    assert record["applied"] and record["changes"]["train.lr"] == {"from": 2e-4, "to": 1e-4}
     assert store.change_config(["train.lr=0.0001"]) == []  # already so: nothing recorded
     # a kill after the record was written but before config.yaml: the resume finishes it
     state = store.state()

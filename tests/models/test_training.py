@@ -9,7 +9,9 @@ from selftaught.models.training import (
     HFTrainer,
     TrainingError,
     collate,
+    completion_tokens,
     encode,
+    micro_batches,
     shuffled_batches,
 )
 from selftaught.tasks import Example
@@ -47,6 +49,35 @@ def test_batches_cover_every_example_each_epoch():
     assert first != second
     tiny = shuffled_batches(encoded[:3], 8, random.Random(0))  # fewer examples than a batch
     assert sorted(ids[0] for ids, _ in next(tiny)) == [0, 1, 2]
+
+
+def test_micro_batches_group_rows_of_like_length():
+    batch = [([0] * n, [0] * n) for n in (5, 1, 9, 3, 7, 2, 8)]
+    groups = micro_batches(batch, 3)
+    assert [[len(ids) for ids, _ in g] for g in groups] == [[1, 2, 3], [5, 7, 8], [9]]
+    assert micro_batches(batch[:2], 4) == [[batch[1]], [batch[0]]]
+    assert micro_batches(batch, 1) == [batch]  # as it is: the same rounding as before
+
+
+def test_completion_tokens_counts_labels_after_the_shift():
+    batch = [([5, 6, 7], [IGNORE, 6, 7]), ([5, 6], [5, 6])]  # the first label predicts nothing
+    assert completion_tokens(batch) == 3
+
+
+def test_micro_batches_train_exactly_like_one_padded_batch(tiny, tmp_path):
+    # lengths from 1 to 4 digits, so one padded batch is mostly padding
+    examples = [
+        Example(f"Input:\n{n} + {n}\nTarget:\n", f"{2 * n}\n" * (len(str(n)) * 3))
+        for n in (1, 22, 333, 4444, 5, 66, 777, 8888)
+    ]
+    for parts in (1, 3):
+        trainer = HFTrainer(batch_size=8, lr=1e-2, micro_batches=parts)
+        trainer.fit(tiny, examples, 5, tmp_path / f"parts{parts}", seed=0)
+    whole = load_file(tmp_path / "parts1" / "model.safetensors")
+    split = load_file(tmp_path / "parts3" / "model.safetensors")
+    initial = load_file(tiny / "model.safetensors")
+    assert all(torch.allclose(whole[k], split[k], atol=1e-5) for k in whole)
+    assert not all(torch.allclose(whole[k], initial[k], atol=1e-3) for k in whole)
 
 
 def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
