@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrain the default config's base model M from scratch (about 12 minutes on 2 CPU cores)
+# Retrain the default config's base model M from scratch (about 11 minutes on 2 CPU cores)
 # and ship it in the package (selftaught/models/builtin/<key>/), replacing the one there.
 # Run it when the default config's base recipe changes; tests/models/test_base_model.py
 # says when that has happened.

@@ -4,7 +4,7 @@ every run with the same settings starts from the very same M.
 
 The package ships M of the default config (``builtin/<key>/``, 4 MB), as a real model's
 user downloads a pretrained checkpoint rather than pretraining it: a newcomer's first
-run then starts at once instead of after ~12 minutes of training, and every machine starts
+run then starts at once instead of after ~11 minutes of training, and every machine starts
 from the same weights. Any other settings train their own M on first use;
 ``selftaught base --from-scratch`` retrains even the shipped one."""
 
