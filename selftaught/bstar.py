@@ -26,8 +26,13 @@ Where this module (and DESIGN.md §1) differs from the official code:
   (``--valid_sample_size 3550`` on the 1k-query dev set), and de-duplicates after the cap.
   Here there is no cap: every response above tau counts, as DESIGN.md describes.
 - The official code adds the reference solution to every query as a correct candidate
-  with ``s = 1.0``, so for tau < 1 no query is ever empty. Here that is the caller's choice:
-  pass it in as a sample if wanted.
+  with ``s = 1.0``, so for tau < 1 no query is ever empty (:func:`with_references`, config
+  key ``bstar.reference``). Officially it is the data set's human-written solution, which in
+  practice never equals a sample; here it may be in the model's own format (the synthetic
+  tasks), so it is kept apart from the samples when de-duplicating. Otherwise, on a task
+  with one correct rationale per query, a solved query would score like an unsolved one and
+  coverage would not count at all. The official code also trains on the reference; here it
+  is only scored, so B-STaR sees no more supervision than the methods it is compared with.
 - Duplicates are matched on the whitespace-stripped completion (official: exact text).
 - A tau that keeps nothing scores 0.0 here; officially ``np.mean([])`` is NaN, which never
   wins the ``>`` comparison. The chosen tau only differs when every tau scores 0.
@@ -58,6 +63,24 @@ def reward_score(step_scores: list[float], correct: bool) -> float:
     """
     prm = min(step_scores) / 5.0 if step_scores else 0.0
     return prm + (1.0 if correct else 0.0)
+
+
+def with_references(samples: list[dict], references: dict[str, str | None]) -> list[dict]:
+    """``samples`` plus, for each query among them with a reference solution, that solution
+    as a correct candidate scored 1.0 (official: ``prm_score = 0``, answer correct).
+
+    With it every query keeps at least one response for tau < 1, so there the mean runs over
+    all queries: a query none of whose samples is correct scores ``1/n_star`` at best, one whose
+    samples are correct more. Without it, unsolved queries drop out of the mean and coverage
+    never counts.
+    """
+    queries = dict.fromkeys(s["problem_id"] for s in samples)
+    extra = [
+        {"problem_id": pid, "completion": ref, "correct": True, "reward": 1.0, "reference": True}
+        for pid in queries
+        if (ref := references.get(pid)) is not None
+    ]
+    return [*samples, *extra]
 
 
 def _grid(lo: float, hi: float, step: float) -> list[float]:
@@ -93,14 +116,14 @@ _Index = list[tuple[list[float], list[int]]]
 
 
 def _index(samples: list[dict]) -> _Index:
-    best: dict[str, dict[str, tuple[float, bool]]] = {}
+    best: dict[str, dict[tuple[bool, str], tuple[float, bool]]] = {}
     for s in samples:
         pid = s["problem_id"]
         reward = s.get("reward")
         if reward is None or math.isnan(reward):
             raise ValueError(f"a sample of problem {pid!r} has no usable 'reward': {reward!r}")
         distinct = best.setdefault(pid, {})
-        key = s["completion"].strip()
+        key = (s.get("reference", False), s["completion"].strip())  # see with_references
         if key not in distinct or reward > distinct[key][0]:  # highest-scored copy; ties: first
             distinct[key] = (float(reward), bool(s["correct"]))
     out = []

@@ -203,6 +203,13 @@ class SelectionConfig(_Strict):
     )
     max_per_problem: int | None = Field(None, ge=1, description="cap per problem; none: no cap")
     dedupe: bool = Field(True, description="one copy of each (problem, completion)")
+    valid_steps: bool = Field(
+        False,
+        description="an oracle process filter: drop samples with a step the task's own step "
+        "labels reject, before any other selection (B-STaR's search too); it measures what "
+        "perfect exploitation would give. Data tasks have no per-step gold: there it is the "
+        "answer check",
+    )
 
 
 class RewardConfig(_Strict):
@@ -233,6 +240,12 @@ class BStarConfig(_Strict):
     )
     temperatures: list[float] = Field(
         [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2], min_length=1, description="the grid to try"
+    )
+    reference: bool = Field(
+        True,
+        description="count each query's reference solution (the task's, when it has one) as a "
+        "correct candidate scored 1.0 in the balance score, as the official code does; it is "
+        "never trained on",
     )
     threshold_min: float = Field(-1.0, ge=-5, le=5)
     threshold_max: float = Field(1.0, ge=-5, le=5)

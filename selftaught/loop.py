@@ -235,7 +235,17 @@ class Loop:
                 sampler=sampler,
             )
             by_temperature[t], records, seconds = rows, records + rows, seconds + summary["seconds"]
-        choice = bstar.choose_configuration(by_temperature, b.n_star, threshold_grid(b))
+        refs = reference_solutions(self.config, self.task, subset)
+        if b.reference and not any(refs.values()):
+            self.reporter.line(
+                f"bstar.reference: task {self.task.name!r} has no reference solutions; "
+                "the balance score counts the model's samples only"
+            )
+        candidates = {
+            t: bstar.with_references(valid_steps_only(self.config, self.task, subset, rows), refs)
+            for t, rows in by_temperature.items()
+        }
+        choice = bstar.choose_configuration(candidates, b.n_star, threshold_grid(b))
         write_jsonl(self.store.iter_dir(n) / "search.jsonl.gz", records)
         choice["scores"] = {f"{t:g}": v for t, v in choice["scores"].items()}
         self.store.complete(n, "search", {**choice, "seconds": seconds, "seed": seed})
@@ -492,17 +502,41 @@ def threshold_grid(b: BStarConfig) -> list[float]:
     return bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
 
 
+def valid_steps_only(
+    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+) -> list[dict]:
+    """With ``selection.valid_steps``, the records whose every step the task's labels accept."""
+    if not config.selection.valid_steps:
+        return records
+    by_id = {p.id: p for p in problems}
+    return [r for r in records if all(task.step_labels(by_id[r["problem_id"]], r["completion"]))]
+
+
+def reference_solutions(
+    config: RunConfig, task: Task, problems: list[Problem]
+) -> dict[str, str | None]:
+    """The problems' reference solutions for B-STaR's balance score; none when
+    ``bstar.reference`` is off."""
+    if not config.bstar.reference:
+        return {}
+    return {p.id: task.reference(p) for p in problems}
+
+
 def training_set(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> tuple[list[dict], dict]:
     """An iteration's training rows and the threshold chosen: a pure function of the stored
     samples, so ``selftaught refilter`` can redo it with other selection settings."""
     sel = config.selection
+    records = valid_steps_only(config, task, problems, records)
     threshold, balance = sel.threshold, None
     if config.bstar.enabled:
         b = config.bstar
         unhinted = [r for r in records if not r["hinted"]]
-        threshold, balance = bstar.best_threshold(unhinted, b.n_star, threshold_grid(b))
+        asked = {r["problem_id"] for r in unhinted}
+        refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
+        candidates = bstar.with_references(unhinted, refs)
+        threshold, balance = bstar.best_threshold(candidates, b.n_star, threshold_grid(b))
     kept = selection.select(
         records,
         leaks_hint=task.leaks_hint,

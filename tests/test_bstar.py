@@ -277,3 +277,56 @@ def test_choose_configuration_uses_the_given_grid():
 def test_choose_configuration_rejects_no_temperatures():
     with pytest.raises(ValueError, match="at least one temperature"):
         bstar.choose_configuration({})
+
+
+# --- the reference candidate -----------------------------------------------------------------
+
+
+def test_with_references_adds_one_correct_candidate_per_asked_query():
+    samples = [_s("p", "a", False, 0.0), _s("p", "b", True, 1.0), _s("q", "c", False, 0.0)]
+    out = bstar.with_references(samples, {"p": "ref p", "q": None, "r": "ref r"})
+    assert out[:3] == samples and len(out) == 4  # q has none, r was not asked
+    assert out[3] == {
+        "problem_id": "p",
+        "completion": "ref p",
+        "correct": True,
+        "reward": 1.0,
+        "reference": True,
+    }
+    assert bstar.with_references(samples, {}) == samples
+
+
+def test_the_reference_makes_coverage_count_where_each_query_has_one_rationale():
+    # addition-like: a query's only correct rationale is the reference's very text
+    def round_(solved):
+        return [
+            _s(
+                pid,
+                f"{pid} sum" if pid in solved else f"{pid} slip",
+                pid in solved,
+                1.0 * (pid in solved),
+            )
+            for pid in "abcd"
+        ]
+
+    refs = {pid: f"{pid} sum" for pid in "abcd"}
+    by_t = {0.4: round_("a"), 1.0: round_("abc")}
+    # without it both temperatures score 1/8 (unsolved queries drop out): the lower T wins
+    plain = bstar.choose_configuration(by_t)
+    assert plain["scores"] == {0.4: 0.125, 1.0: 0.125} and plain["temperature"] == 0.4
+    # with it, a solved query keeps its sample and the reference (never merged): 2/8; an
+    # unsolved one the reference alone: 1/8
+    with_ref = {t: bstar.with_references(rows, refs) for t, rows in by_t.items()}
+    chosen = bstar.choose_configuration(with_ref)
+    assert chosen["scores"] == {0.4: (2 + 1 * 3) / 8 / 4, 1.0: (2 * 3 + 1) / 8 / 4}
+    assert (chosen["temperature"], chosen["threshold"]) == (1.0, 0.0)  # wrong ones are out
+
+
+def test_the_reference_scores_below_a_rewarded_correct_sample():
+    # a process reward lifts correct samples above 1.0; tau = 1.0 drops the reference (strict)
+    samples = bstar.with_references(
+        _query("q", 8, 2, reward_correct=1.1, reward_wrong=0.1), {"q": "r"}
+    )
+    assert bstar.balance_score(samples, 0.5) == pytest.approx(1.0)  # 9 correct of 9
+    assert bstar.balance_score(samples, 1.0) == pytest.approx(1.0)  # the 8 samples alone
+    assert bstar.balance_score(samples, -1.0) == pytest.approx(9 / 11)

@@ -2,11 +2,13 @@
 
 import pytest
 
+from selftaught import bstar
 from selftaught.config import resolve
 from selftaught.loop import run
 from selftaught.methods import PRESETS
 from selftaught.models.training import OPTIMIZER_FILE
 from selftaught.store import RunStore, read_jsonl
+from selftaught.tasks import build_task
 
 
 def toy_method(toy_raw: dict, method: str, **sections) -> dict:
@@ -72,10 +74,12 @@ def test_online_rounds_take_fresh_queries_and_continue_one_optimizer(tmp_path, t
     assert (store.model_dir(1) / OPTIMIZER_FILE).exists()
 
 
-def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw):
-    config = resolve(toy_method(toy_raw, "bstar"))
+@pytest.mark.parametrize("reference", [True, False])
+def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw, reference):
+    config = resolve(toy_method(toy_raw, "bstar", bstar={"reference": reference}))
     rows = run(config, tmp_path / "bstar")
     store = RunStore(tmp_path / "bstar")
+    task = build_task(config)
     for n in (1, 2):
         search = store.stats(n)["search"]
         assert search["temperature"] in (0.6, 1.2)
@@ -84,6 +88,18 @@ def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw):
         assert rows[n]["threshold"] is not None and rows[n]["balance_score"] is not None
         searched = read_jsonl(store.iter_dir(n) / "search.jsonl.gz")
         assert len(searched) == 2 * 6 * config.sampling.num_samples
+        # the choice is the balance score's, on the samples plus (if on) the references
+        asked = {s["problem_id"] for s in searched}
+        refs = {p.id: task.reference(p) for p in task.train_problems() if p.id in asked}
+        by_t = {
+            t: bstar.with_references(
+                [s for s in searched if s["temperature"] == t], refs if reference else {}
+            )
+            for t in (0.6, 1.2)
+        }
+        again = bstar.choose_configuration(by_t, grid=bstar.thresholds())
+        assert {f"{t:g}": v for t, v in again["scores"].items()} == search["scores"]
+        assert again["temperature"] == search["temperature"]
         train = read_jsonl(store.iter_dir(n) / "train.jsonl")
         assert all(r["reward"] > rows[n]["threshold"] for r in train)
 

@@ -3,7 +3,8 @@
     python benchmarks/methods/run.py [--config configs/methods-expression.yaml]
         [--seeds 0 1 2] [--methods star rest-em ... bstar+rm] [--budget 512] [--set KEY=VALUE ...]
 
-``METHOD+rm`` is the method's "w/ RM" variant (``RM_OVERRIDES``).
+``METHOD+rm`` is the method's "w/ RM" variant, ``METHOD+oracle`` the method with a perfect
+process filter (``VARIANTS``).
 
 Every method draws ``--budget`` responses per round: STaR one greedy rationale for each
 of ``budget`` problems (plus its rationalization retries), the others ``num_samples`` (K)
@@ -40,17 +41,24 @@ def budget_overrides(method: str, budget: int, k: int) -> list[str]:
 
 
 # "METHOD+rm": the method's "w/ RM" variant, a process reward model trained on M's samples
-# of this many problems scoring every sample (B-STaR then thresholds on that score)
-RM_OVERRIDES = ["reward.enabled=true", "reward.kind=process", "reward.problems=256"]
+# of this many problems scoring every sample (B-STaR then thresholds on that score);
+# "METHOD+oracle": the task's own step labels drop every invalid rationale, a perfect
+# process filter that bounds what exploitation can give
+VARIANTS = {
+    "rm": ["reward.enabled=true", "reward.kind=process", "reward.problems=256"],
+    "oracle": ["selection.valid_steps=true"],
+}
 
 
 def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
     method, _, variant = name.partition("+")
     overrides = [f"method={method}", f"seed={seed}", *budget_overrides(method, args.budget, args.k)]
-    if variant == "rm":
-        overrides += RM_OVERRIDES
-    elif variant:
-        raise SystemExit(f"--methods {name}: unknown variant {variant!r}; expected METHOD+rm")
+    if variant and variant not in VARIANTS:
+        raise SystemExit(
+            f"--methods {name}: unknown variant {variant!r}; expected METHOD+"
+            + " or METHOD+".join(VARIANTS)
+        )
+    overrides += VARIANTS.get(variant, [])
     config = load_config(config_path, [*args.overrides, *overrides])
     out = args.out / config.task.name / f"{name}-seed{seed}"
     store = RunStore(out)
@@ -179,6 +187,7 @@ def main() -> None:
     config = load_config(args.config, args.overrides)
     command = "python benchmarks/methods/run.py " + " ".join(
         [f"--config {args.config}", "--seeds", *map(str, args.seeds), f"--budget {args.budget}"]
+        + (["--methods", *args.methods] if args.methods != METHODS else [])
         + [f"--set {o}" for o in args.overrides]
     )
     text = (

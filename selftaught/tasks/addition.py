@@ -124,6 +124,9 @@ class AdditionTask(ScratchpadTask):
     def solution(a: int, b: int) -> str:
         return scratchpad(a, b) + spaced(a + b)
 
+    def reference(self, problem: Problem) -> str:
+        return self.solution(*operands(problem.question))
+
     def extract_answer(self, completion: str) -> str | None:
         _, sep, tail = completion.partition("</scratch>\n")
         if not sep:

@@ -18,6 +18,7 @@ class Problem:
     question: str
     answer: str  # the gold answer, in the task's normal form
     bucket: str  # difficulty bucket for per-bucket metrics
+    reference: str | None = None  # a worked solution from the data, if it has one
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Example:
 
 
 class Task(Protocol):
-    """The interface of a task. Tasks subclass it for its one default, ``is_correct_many``."""
+    """The interface of a task. Tasks subclass it for its defaults, ``is_correct_many`` and
+    ``reference``."""
 
     name: str
     sizes: list[int]  # the difficulty buckets' sizes (digits, terms), smallest first
@@ -58,6 +60,12 @@ class Task(Protocol):
 
     def leaks_hint(self, completion: str) -> bool:
         """True when a completion mentions the hint, which must never reach training."""
+
+    def reference(self, problem: Problem) -> str | None:
+        """A correct worked solution in the model's own format, or None when the task has
+        none. B-STaR's balance score counts it as one more correct candidate per query
+        (``bstar.reference``), as the official code does with the data set's solution."""
+        return problem.reference
 
     def steps(self, completion: str) -> list[str]:
         """The completion as reasoning steps; ``"".join(steps) == completion``, never empty."""

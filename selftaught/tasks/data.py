@@ -38,7 +38,7 @@ import json
 import logging
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -400,9 +400,7 @@ class DataTask(Task):
         self._train = self._problems(train, "train")
         self._eval = self._problems(held_out, "eval")
         if {p.id for p in self._train} & {p.id for p in self._eval}:  # two files' own ids
-            self._eval = [
-                Problem(f"eval-{p.id}", p.question, p.answer, p.bucket) for p in self._eval
-            ]
+            self._eval = [replace(p, id=f"eval-{p.id}") for p in self._eval]
         self.exemplars = load_exemplars(config.few_shot_path, config.few_shot, base)
         self._prefix = self._render_prefix()
         buckets = {p.bucket for p in self._train + self._eval}
@@ -421,8 +419,7 @@ class DataTask(Task):
         ids = [p.id for p in problems]
         if len(set(ids)) != len(ids):  # the rows' own ids repeat: fall back to positions
             problems = [
-                Problem(f"{role}-{r.index}", p.question, p.answer, p.bucket)
-                for r, p in zip(records, problems, strict=True)
+                replace(p, id=f"{role}-{r.index}") for r, p in zip(records, problems, strict=True)
             ]
         return problems
 

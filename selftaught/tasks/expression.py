@@ -262,6 +262,9 @@ class ExpressionTask(ScratchpadTask):
         return examples
 
     # -- text ---------------------------------------------------------------------
+    def reference(self, problem: Problem) -> str:
+        return solution(problem.question)  # the canonical order: leftmost pair first
+
     def extract_answer(self, completion: str) -> str | None:
         return extract_answer(completion)
 

@@ -38,11 +38,13 @@ class GSM8KTask(DataTask):
     def problem(self, record: Record, role: str) -> Problem:
         question = record.get(self.config.question_field or "question")
         raw = record.get(self.config.answer_field or "answer", kind=(str, int, float))
+        reference = None
         if isinstance(raw, str) and "####" in raw:
             try:
-                gold = gsm8k_gold(raw)
+                rationale, gold = rationale_of(raw)
             except ValueError as err:
                 raise record.fail(f"field 'answer': {err}") from None
+            reference = f"{rationale}\nThe answer is {gold}."
         else:
             gold = normalize_number(str(raw))
             if gold is None:
@@ -50,7 +52,7 @@ class GSM8KTask(DataTask):
                     f"field 'answer' has no number ({str(raw)[:40]!r}); expected a worked "
                     "solution ending '#### <number>', or a number"
                 )
-        return Problem(self.row_id(record, role), question.strip(), gold, "1")
+        return Problem(self.row_id(record, role), question.strip(), gold, "1", reference)
 
     def extract_answer(self, completion: str) -> str | None:
         return extract_number(self.own_part(completion))

@@ -111,7 +111,9 @@ class MathTask(DataTask):
         gold = self._gold(record)
         level = record.row.get("level")
         bucket = level_of(level) if level is not None else "1"
-        return Problem(self.row_id(record, role), question_of(question), gold, bucket)
+        solution = record.row.get("solution")
+        reference = solution.strip() if isinstance(solution, str) and last_boxed(solution) else None
+        return Problem(self.row_id(record, role), question_of(question), gold, bucket, reference)
 
     def _gold(self, record: Record) -> str:
         if self.config.answer_field:

@@ -327,6 +327,15 @@ def test_tasks_implement_the_whole_protocol(task):
         assert hasattr(task, name), name
 
 
+@pytest.mark.parametrize("task", [ExpressionTask(), AdditionTask()], ids=["expression", "addition"])
+def test_the_reference_solution_is_correct_in_every_step(task):
+    for problem in task.train_problems()[:50]:
+        reference = task.reference(problem)
+        assert task.is_correct(task.extract_answer(reference), problem)
+        assert all(task.step_labels(problem, reference))
+        assert not task.leaks_hint(reference)
+
+
 def test_build_task_makes_an_expression_task_from_a_run_config():
     assert "expression" in TASKS
     config = RunConfig(

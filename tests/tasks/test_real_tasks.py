@@ -121,6 +121,14 @@ def test_gsm8k_bad_rows(name, message):
 
 
 # -- math ----------------------------------------------------------------------------------
+def test_gsm8k_reference_is_the_worked_solution_in_the_asked_format(gsm8k):
+    for problem in gsm8k.train_problems() + gsm8k.eval_problems():  # eval ids were renamed
+        reference = gsm8k.reference(problem)
+        assert reference.endswith(f"\nThe answer is {problem.answer}.")
+        assert "####" not in reference and "<<" not in reference
+        assert gsm8k.is_correct(gsm8k.extract_answer(reference), problem)
+
+
 @pytest.fixture(scope="module")
 def math500(verifier):
     return MathTask(cfg("math", FIXTURES / "math500.json", eval_size=3), verifier=verifier)
@@ -172,6 +180,10 @@ def test_math_hub_format(verifier):
     assert by_id["test/x/4.json"].answer == "4" and by_id["test/x/4.json"].bucket == "1"
     assert {p.bucket for p in by_id.values()} == {"1", "2", "?"}  # "Level ?" stays unknown
     assert task.sizes == [1, 2]
+    # the solution is the reference candidate B-STaR scores; its \boxed{} answer is right
+    assert task.reference(by_id["train-1"]) == "Divide by 2: $\\boxed{\\frac{3}{4}}$."
+    for problem in by_id.values():
+        assert task.is_correct(task.extract_answer(task.reference(problem)), problem)
 
 
 def test_math_unparseable_gold_is_reported_not_scored_zero(verifier, caplog):
