@@ -187,6 +187,7 @@ def main() -> None:
     config = load_config(args.config, args.overrides)
     command = "python benchmarks/methods/run.py " + " ".join(
         [f"--config {args.config}", "--seeds", *map(str, args.seeds), f"--budget {args.budget}"]
+        + ([f"--k {args.k}"] if args.k != parser.get_default("k") else [])
         + (["--methods", *args.methods] if args.methods != METHODS else [])
         + [f"--set {o}" for o in args.overrides]
     )
