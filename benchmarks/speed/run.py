@@ -240,7 +240,9 @@ def main() -> None:
         training["TRL SFTTrainer, defaults (bf16, grad. checkpointing)"] = []
         errors: dict[str, str] = {}
         for r in range(args.rounds):
-            tokens, seconds = ours_training(model, examples, args, work / "ours", 4)
+            tokens, seconds = ours_training(
+                model, examples, args, work / "ours", HFTrainer.micro_batches
+            )
             training["ours"].append(tokens / seconds)
             tokens, seconds = ours_training(model, examples, args, work / "ours", 1)
             training[ONE_PADDED_BATCH].append(tokens / seconds)

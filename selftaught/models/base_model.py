@@ -47,7 +47,11 @@ def base_spec(config: RunConfig) -> dict:
 
 
 def base_key(config: RunConfig) -> str:
-    text = json.dumps(base_spec(config), sort_keys=True)
+    return spec_key(base_spec(config))
+
+
+def spec_key(spec: dict) -> str:
+    text = json.dumps(spec, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -128,9 +132,10 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
         f"base: {result.steps} steps, loss {result.loss:.4f}, "
         f"{result.tokens_per_second:,.0f} tokens/s"
     )
+    spec = base_spec(config)
     record = {
-        "key": base_key(config),
-        "spec": base_spec(config),
+        "key": spec_key(spec),
+        "spec": spec,
         "result": dataclasses.asdict(result),
         "torch": torch.__version__,
         "trained": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

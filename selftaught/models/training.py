@@ -189,7 +189,7 @@ def micro_batches(batch: list, parts: int) -> list[list]:
     if parts <= 1:
         return [batch]
     ordered = sorted(batch, key=lambda pair: len(pair[0]))
-    size = math.ceil(len(ordered) / max(1, parts))
+    size = math.ceil(len(ordered) / parts)
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
