@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from selftaught.config import RunConfig, resolve
 
@@ -26,6 +27,20 @@ TOY = {
     "eval": {"batch_size": 32},
     "quiet": True,
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """torch on one thread in this process, for the whole session. A run's numbers depend
+    on the thread count, and with two threads the CI machine once trained the toy M to other
+    weights the first time in a session than the second (this machine never did); with one,
+    no count is left to vary. On a busy 2-core machine it is also faster: two OpenMP threads
+    that spin-wait for each other made the tiny model's sampling 10-30x slower (16 samples of
+    64 tokens: 0.25 s on one thread, 2-9 s on two)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,7 +9,6 @@ are shared with test_crash_resume.py, whose uninterrupted reference is the run b
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -18,8 +17,6 @@ import shutil
 import threading
 import time
 from pathlib import Path
-
-import torch
 
 from selftaught.config import RunConfig, resolve
 from selftaught.loop import derive_seed, run
@@ -42,20 +39,6 @@ def small_raw(seed: int = 0, **top) -> dict:
 
 def small_config(seed: int = 0, **top) -> RunConfig:
     return resolve(small_raw(seed, **top), "small toy")
-
-
-@contextlib.contextmanager
-def one_thread():
-    """torch on one thread while the block runs. On a busy 2-core machine two OpenMP
-    threads that spin-wait for each other made the tiny model's sampling 10-30x slower
-    (measured: 16 samples of 64 tokens in 0.25 s on one thread, 2-9 s on two), and a
-    run's numbers must not depend on a thread count that differs between processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_contents(out: Path) -> dict:
@@ -106,8 +89,7 @@ def run_with_timings(config: RunConfig, out: Path) -> dict[str, float]:
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     try:
-        with one_thread():
-            run(config, out)
+        run(config, out)
     finally:
         stop.set()
         watcher.join()
@@ -137,8 +119,7 @@ def reference_run(seed: int = 0) -> tuple[Path, dict[str, float]]:
 # -- the tests ----------------------------------------------------------------------------
 def test_same_seed_and_config_give_the_same_run(tmp_path):
     reference, _ = reference_run(0)
-    with one_thread():
-        run(small_config(0), tmp_path / "again")
+    run(small_config(0), tmp_path / "again")
     assert_same_run(tmp_path / "again", reference)
     samples = read_jsonl(reference / "iter_0001" / "samples.jsonl.gz")
     assert len({s["completion"] for s in samples}) > 1  # really sampled, not one greedy text
@@ -148,8 +129,7 @@ def test_another_seed_gives_other_samples(tmp_path):
     reference, _ = reference_run(0)
     # one iteration is enough: iteration 1's samples do not depend on the iteration count
     other = tmp_path / "seed1"
-    with one_thread():
-        run(small_config(1, iterations=1), other)
+    run(small_config(1, iterations=1), other)
     name = "iter_0001/samples.jsonl.gz"
     ours, theirs = read_jsonl(other / name), read_jsonl(reference / name)
     unhinted = [[s["completion"] for s in rows if not s["hinted"]] for rows in (ours, theirs)]

@@ -54,7 +54,9 @@ def test_from_scratch_trains_even_a_shipped_model(monkeypatch, tmp_path, toy_con
     record = json.loads((trained / RECORD).read_text())
     assert record["key"] == base_key(toy_config) and record["result"]["steps"] == 400
     monkeypatch.setattr(base_model, "SHIPPED", tmp_path / "shipped")
-    shutil.copytree(trained, tmp_path / "shipped" / base_key(toy_config))
+    shipped = tmp_path / "shipped" / base_key(toy_config)
+    shutil.copytree(trained, shipped)
+    (shipped / RECORD).write_text(json.dumps({**record, "trained": "the shipped copy"}))
     monkeypatch.setenv("SELFTAUGHT_CACHE", str(tmp_path / "cache"))
     calls = []
     real_train = base_model.train_base
@@ -64,4 +66,9 @@ def test_from_scratch_trains_even_a_shipped_model(monkeypatch, tmp_path, toy_con
     assert calls == [] and _sha(installed) == _sha(trained)
     again = base_model_path(toy_config, from_scratch=True)
     assert len(calls) == 1 and again == installed
-    assert _sha(again) == _sha(trained)  # the same recipe and seed: the same weights
+    # the shipped copy was replaced by a model trained here with the same recipe. Weights
+    # are not compared: the CI machine once trained this recipe to other weights on a second
+    # try in one process (conftest._one_torch_thread)
+    retrained = json.loads((again / RECORD).read_text())
+    assert retrained["trained"] != "the shipped copy"
+    assert retrained["key"] == record["key"] and retrained["result"]["steps"] == 400
