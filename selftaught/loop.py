@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 
 from selftaught import bstar, metrics, selection
-from selftaught.config import BStarConfig, RunConfig
+from selftaught.config import BStarConfig, ConfigError, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
 from selftaught.models.sampling import HFSampler, Sampler, SamplingStats, make_sampler
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
-from selftaught.store import RunStore, read_jsonl, write_jsonl
+from selftaught.store import RunStore, config_diff, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
 from selftaught.tracking import Tracker
 
@@ -63,6 +63,7 @@ class Loop:
     _engine: Sampler | None = None  # a vllm or ray sampler, kept across phases
     _engine_model: Path | None = None
     tracker: Tracker | None = None
+    _said_no_references: bool = False  # once a run, not every round
 
     # -- driving ------------------------------------------------------------------
     def run(self) -> list[dict]:
@@ -236,7 +237,8 @@ class Loop:
             )
             by_temperature[t], records, seconds = rows, records + rows, seconds + summary["seconds"]
         refs = reference_solutions(self.config, self.task, subset)
-        if b.reference and not any(refs.values()):
+        if b.reference and not any(refs.values()) and not self._said_no_references:
+            self._said_no_references = True
             self.reporter.line(
                 f"bstar.reference: task {self.task.name!r} has no reference solutions; "
                 "the balance score counts the model's samples only"
@@ -605,13 +607,33 @@ def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter |
         store.unlock()
 
 
+def _stored_config(store: RunStore, given: RunConfig) -> RunConfig:
+    """The run's own config, refusing a ``given`` one with other settings: resuming with
+    them silently would mix two configs in one run, unrecorded (``quiet`` only shows)."""
+    stored = store.load_config()
+    differ = config_diff(
+        stored.model_dump(mode="json", exclude={"quiet"}),
+        given.model_dump(mode="json", exclude={"quiet"}),
+    )
+    if differ:
+        shown = "; ".join(
+            f"{key}: {d['from']!r} in the run, {d['to']!r} given" for key, d in differ.items()
+        )
+        raise ConfigError(
+            f"{store.root} is resumed with its own config.yaml, and the config given differs "
+            f"({shown}). Change a started run's settings with `selftaught run --resume "
+            f"{store.root} --set KEY=VALUE` (RunStore.change_config), which records the change"
+        )
+    return stored
+
+
 def _run(store: RunStore, config: RunConfig, resume: bool, reporter: Reporter | None):
     out = store.root
     if resume:
         # fails clearly when ``out`` is not a run or is damaged; finishes a settings
         # change a kill interrupted; clears the temp files of a killed writer
         store.prepare_resume()
-        config = store.load_config()
+        config = _stored_config(store, config)
     task = build_task(config)  # a bad data file fails here, before a new run is written
     if not resume:
         store.create(config)

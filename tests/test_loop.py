@@ -115,6 +115,21 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     assert comparable(resumed) == comparable(rows)
 
 
+def test_resume_refuses_a_config_with_other_settings(finished_run):
+    from selftaught.config import ConfigError
+
+    config, out, rows = finished_run
+    state = (out / "state.json").read_text()
+    other = config.model_copy(deep=True)
+    other.train.lr, other.quiet = 1e-4, not config.quiet  # quiet only shows: not a setting
+    with pytest.raises(ConfigError, match=r"train\.lr: 0\.0002 in the run, 0\.0001 given") as err:
+        run(other, out, resume=True)
+    assert "--set KEY=VALUE" in str(err.value) and "quiet" not in str(err.value)
+    assert (out / "state.json").read_text() == state  # nothing recorded, nothing run
+    other.train.lr = config.train.lr
+    assert run(other, out, resume=True) == rows  # finished: the same rows, nothing redone
+
+
 def test_derived_seeds_differ_by_iteration_and_phase():
     seeds = {derive_seed(0, n, p) for n in range(3) for p in ("sample", "rationalize", "train")}
     assert len(seeds) == 9

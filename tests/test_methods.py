@@ -104,6 +104,21 @@ def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw, r
         assert all(r["reward"] > rows[n]["threshold"] for r in train)
 
 
+def test_a_task_without_references_is_told_once_a_run(tmp_path, toy_raw, monkeypatch):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from selftaught.progress import Reporter
+    from selftaught.tasks.addition import AdditionTask
+
+    monkeypatch.setattr(AdditionTask, "reference", lambda self, problem: None)
+    shown = StringIO()
+    reporter = Reporter(console=Console(file=shown, width=200))
+    run(resolve(toy_method(toy_raw, "bstar")), tmp_path / "bstar", reporter=reporter)
+    assert shown.getvalue().count("has no reference solutions") == 1
+
+
 @pytest.mark.parametrize("kind", ["process", "outcome"])
 def test_with_a_reward_model_samples_carry_its_scores(tmp_path, toy_raw, kind):
     reward = {"enabled": True, "kind": kind, "steps": 5, "num_samples": 2}
