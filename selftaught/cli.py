@@ -180,9 +180,9 @@ def refilter(
 ) -> None:
     """Redo an iteration's selection on its stored samples with other selection.* keys."""
     from selftaught.config import resolve
-    from selftaught.loop import training_set
     from selftaught.store import RunStore, read_jsonl, write_jsonl
     from selftaught.tasks import build_task
+    from selftaught.training_data import training_set
 
     store = RunStore(run_dir)
     samples = store.iter_dir(iteration) / "samples.jsonl.gz"

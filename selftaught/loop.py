@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from selftaught import bstar, metrics, selection
-from selftaught.config import BStarConfig, ConfigError, RunConfig
+from selftaught.config import ConfigError, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
 from selftaught.models.sampling import HFSampler, Sampler, SamplingStats, make_sampler
@@ -27,6 +27,12 @@ from selftaught.progress import Reporter
 from selftaught.store import RunStore, config_diff, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
 from selftaught.tracking import Tracker
+from selftaught.training_data import (
+    reference_solutions,
+    threshold_grid,
+    training_set,
+    valid_steps_only,
+)
 
 
 def derive_seed(seed: int, iteration: int, phase: str) -> int:
@@ -498,69 +504,6 @@ class Loop:
             f"  kept {row['train_examples']} ({row['rationalized']} rationalized)"
             f"  steps {row['train_steps']}{chosen}"
         )
-
-
-def threshold_grid(b: BStarConfig) -> list[float]:
-    return bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
-
-
-def valid_steps_only(
-    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
-) -> list[dict]:
-    """With ``selection.valid_steps``, the records whose every step the task's labels accept."""
-    if not config.selection.valid_steps:
-        return records
-    by_id = {p.id: p for p in problems}
-    return [r for r in records if all(task.step_labels(by_id[r["problem_id"]], r["completion"]))]
-
-
-def reference_solutions(
-    config: RunConfig, task: Task, problems: list[Problem]
-) -> dict[str, str | None]:
-    """The problems' reference solutions for B-STaR's balance score; none when
-    ``bstar.reference`` is off."""
-    if not config.bstar.reference:
-        return {}
-    return {p.id: task.reference(p) for p in problems}
-
-
-def training_set(
-    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
-) -> tuple[list[dict], dict]:
-    """An iteration's training rows and the threshold chosen: a pure function of the stored
-    samples, so ``selftaught refilter`` can redo it with other selection settings."""
-    sel = config.selection
-    records = valid_steps_only(config, task, problems, records)
-    threshold, balance = sel.threshold, None
-    if config.bstar.enabled:
-        b = config.bstar
-        unhinted = [r for r in records if not r["hinted"]]
-        asked = {r["problem_id"] for r in unhinted}
-        refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
-        candidates = bstar.with_references(unhinted, refs)
-        threshold, balance = bstar.best_threshold(candidates, b.n_star, threshold_grid(b))
-    kept = selection.select(
-        records,
-        leaks_hint=task.leaks_hint,
-        require_correct=sel.require_correct,
-        threshold=threshold,
-        max_per_problem=sel.max_per_problem,
-        dedupe_copies=sel.dedupe,
-    )
-    by_id = {p.id: p for p in problems}
-    # the hint is dropped here: the example is written as if the model reasoned unaided
-    rows = [
-        {
-            "prompt": task.prompt(by_id[r["problem_id"]]),
-            "completion": r["completion"],
-            "problem_id": r["problem_id"],
-            "rationalized": r["hinted"],
-            "correct": r["correct"],
-            "reward": r["reward"],
-        }
-        for r in kept
-    ]
-    return rows, {"threshold": threshold, "balance_score": balance}
 
 
 def evaluate_greedy(

@@ -141,38 +141,3 @@ def test_train_steps_grow_as_configured(toy_config):
     assert [train_steps(toy_config, n) for n in (1, 2, 3)] == [300, 320, 340]
     toy_config.train.steps_increment, toy_config.train.steps_growth = 0, 0.2
     assert [train_steps(toy_config, n) for n in (1, 2, 3)] == [300, 360, 432]
-
-
-def _record(problem, completion, task, hinted=False):
-    correct = task.is_correct(task.extract_answer(completion), problem)
-    return {
-        "problem_id": problem.id,
-        "completion": completion,
-        "correct": correct,
-        "reward": float(correct),
-        "hinted": hinted,
-    }
-
-
-@pytest.mark.parametrize("method", ["rest-em", "bstar"])
-def test_the_oracle_filter_drops_right_answers_reached_by_wrong_steps(method):
-    from selftaught.config import RunConfig
-    from selftaught.loop import training_set
-    from selftaught.tasks.expression import ExpressionTask
-
-    task = ExpressionTask(4, 4)
-    problem = next(p for p in task.train_problems() if p.question == "1 * 2 + 7 * 1")
-    valid = task.reference(problem)  # 2 + 7 * 1 / 2 + 7 / 9
-    lucky = "<scratch>\n1 * 9 * 1\n9 * 1\n9\n</scratch>\n9"  # + before *, yet 9
-    wrong = "<scratch>\n2 + 7 * 1\n9 * 1\n8\n</scratch>\n8"
-    records = [_record(problem, c, task) for c in (valid, lucky, wrong)]
-    assert [r["correct"] for r in records] == [True, True, False]
-
-    def kept(valid_steps):
-        raw = {"method": method, "task": {"name": "expression"}}
-        config = RunConfig(**raw, selection={"valid_steps": valid_steps})
-        rows, _ = training_set(config, task, [problem], records)
-        return {r["completion"] for r in rows}
-
-    assert kept(False) == {valid, lucky}
-    assert kept(True) == {valid}

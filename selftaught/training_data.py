@@ -1,0 +1,73 @@
+"""An iteration's training set from its stored samples and the run's config: the oracle
+process filter, B-STaR's threshold (chosen with the reference solutions), then
+``selection.select``. Pure over the sample records, so ``selftaught refilter`` redoes it
+with other selection settings without sampling again."""
+
+from __future__ import annotations
+
+from selftaught import bstar, selection
+from selftaught.config import BStarConfig, RunConfig
+from selftaught.tasks import Problem, Task
+
+
+def threshold_grid(b: BStarConfig) -> list[float]:
+    return bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
+
+
+def valid_steps_only(
+    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+) -> list[dict]:
+    """With ``selection.valid_steps``, the records whose every step the task's labels accept."""
+    if not config.selection.valid_steps:
+        return records
+    by_id = {p.id: p for p in problems}
+    return [r for r in records if all(task.step_labels(by_id[r["problem_id"]], r["completion"]))]
+
+
+def reference_solutions(
+    config: RunConfig, task: Task, problems: list[Problem]
+) -> dict[str, str | None]:
+    """The problems' reference solutions for B-STaR's balance score; none when
+    ``bstar.reference`` is off."""
+    if not config.bstar.reference:
+        return {}
+    return {p.id: task.reference(p) for p in problems}
+
+
+def training_set(
+    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+) -> tuple[list[dict], dict]:
+    """An iteration's training rows and the threshold chosen: a pure function of the stored
+    samples, so ``selftaught refilter`` can redo it with other selection settings."""
+    sel = config.selection
+    records = valid_steps_only(config, task, problems, records)
+    threshold, balance = sel.threshold, None
+    if config.bstar.enabled:
+        b = config.bstar
+        unhinted = [r for r in records if not r["hinted"]]
+        asked = {r["problem_id"] for r in unhinted}
+        refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
+        candidates = bstar.with_references(unhinted, refs)
+        threshold, balance = bstar.best_threshold(candidates, b.n_star, threshold_grid(b))
+    kept = selection.select(
+        records,
+        leaks_hint=task.leaks_hint,
+        require_correct=sel.require_correct,
+        threshold=threshold,
+        max_per_problem=sel.max_per_problem,
+        dedupe_copies=sel.dedupe,
+    )
+    by_id = {p.id: p for p in problems}
+    # the hint is dropped here: the example is written as if the model reasoned unaided
+    rows = [
+        {
+            "prompt": task.prompt(by_id[r["problem_id"]]),
+            "completion": r["completion"],
+            "problem_id": r["problem_id"],
+            "rationalized": r["hinted"],
+            "correct": r["correct"],
+            "reward": r["reward"],
+        }
+        for r in kept
+    ]
+    return rows, {"threshold": threshold, "balance_score": balance}
