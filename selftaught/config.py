@@ -243,9 +243,10 @@ class BStarConfig(_Strict):
     )
     reference: bool = Field(
         True,
-        description="count each query's reference solution (the task's, when it has one) as a "
-        "correct candidate scored 1.0 in the balance score, as the official code does; it is "
-        "never trained on",
+        description="count each query's reference solution as a correct candidate scored 1.0 "
+        "in the balance score, as the official code does; it is never trained on. It is the "
+        "task's worked solution, else (data tasks) the gold answer; code tasks need APPS's "
+        "'solutions'",
     )
     threshold_min: float = Field(-1.0, ge=-5, le=5)
     threshold_max: float = Field(1.0, ge=-5, le=5)

@@ -62,8 +62,8 @@ class Task(Protocol):
         """True when a completion mentions the hint, which must never reach training."""
 
     def reference(self, problem: Problem) -> str | None:
-        """A correct worked solution in the model's own format, or None when the task has
-        none. B-STaR's balance score counts it as one more correct candidate per query
+        """A correct response to ``problem``, or None when the task knows none. B-STaR's
+        balance score counts it as one more correct candidate per query
         (``bstar.reference``), as the official code does with the data set's solution."""
         return problem.reference
 

@@ -15,7 +15,9 @@ Rows (``task.path`` / ``task.eval_path``: JSONL, JSON or Parquet, read by ``task
   ``input_output``: ``{"inputs": [...], "outputs": [...]}`` (an object or a JSON string;
   an entry that is a list of lines is joined with newlines). APPS's call-based problems
   (``fn_name``) are refused: they test a function, not a program's stdin/stdout;
-- optional ``id`` (else the row's position) and ``difficulty`` (the bucket; else ``1``).
+- optional ``id`` (else the row's position) and ``difficulty`` (the bucket; else ``1``);
+- optional ``solutions``: programs that pass (a list, or APPS's JSON string of one); the
+  first is the reference solution B-STaR's balance score counts (``bstar.reference``).
 
 The gold ``Problem.answer`` is the test cases as canonical JSON, so ``is_correct`` depends
 on the problem alone. The answer extracted from a completion is the program: the last
@@ -151,6 +153,22 @@ def parse_tests(record: Record) -> list[dict]:
     return out
 
 
+def first_solution(record: Record) -> str | None:
+    """The first program of the row's ``solutions`` (a list, or APPS's JSON string of one),
+    else None: the reference solution B-STaR's balance score counts."""
+    raw = record.row.get("solutions")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise record.fail(f"field 'solutions' is not valid JSON: {err.msg}") from None
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise record.fail(f"field 'solutions' is {_short(raw)}; expected a list of programs")
+    return next((p for p in raw if p.strip()), None)
+
+
 def _text(record: Record, value) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "\n".join(value)
@@ -197,7 +215,16 @@ class CodeTask(DataTask):
         tests = parse_tests(record)
         difficulty = record.row.get("difficulty")
         bucket = str(difficulty) if isinstance(difficulty, str | int) and str(difficulty) else "1"
-        return Problem(self.row_id(record, role), question.strip(), json.dumps(tests), bucket)
+        program = first_solution(record)
+        reference = self.answer_text(program) if program else None
+        return Problem(
+            self.row_id(record, role), question.strip(), json.dumps(tests), bucket, reference
+        )
+
+    def reference(self, problem: Problem) -> str | None:
+        """APPS's first solution; None without one (the gold here is test cases, not a
+        program, so the other data tasks' stand-in does not apply)."""
+        return problem.reference
 
     @staticmethod
     def tests(problem: Problem) -> list[dict]:

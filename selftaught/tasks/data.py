@@ -446,6 +446,12 @@ class DataTask(Task):
             "few-shot exemplars (task.few_shot_path, task.few_shot)"
         )
 
+    def reference(self, problem: Problem) -> str | None:
+        """The row's worked solution, else its gold answer in the asked format: B-STaR's
+        balance score needs only a known-correct response per query, and never trains on it
+        or merges it with a sample, so its text does not matter (``bstar.with_references``)."""
+        return problem.reference or self.answer_text(problem.answer)
+
     # -- text -----------------------------------------------------------------------------
     def answer_text(self, answer: str) -> str:
         """The final line of a rationale: what the prompt asks the model to end with."""

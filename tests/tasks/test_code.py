@@ -37,6 +37,9 @@ SOLUTIONS = {
 }
 
 
+GOOD = {"question": "q", "tests": [{"input": "", "output": "1"}]}  # a valid row
+
+
 def config(path: Path = FIXTURE, **fields) -> DataTaskConfig:
     return DataTaskConfig(name="code", path=str(path), **fields)
 
@@ -68,6 +71,15 @@ def test_rows_become_problems_with_their_tests(task, problems):
     assert len(task.train_problems()) == 4 and len(task.eval_problems()) == 1
 
 
+def test_a_rows_first_solution_is_its_reference(task, problems):
+    """B-STaR counts it in its balance score; the gold here is tests, so no stand-in."""
+    references = {pid: task.reference(p) for pid, p in problems.items()}
+    assert {pid for pid, r in references.items() if r} == {"sum", "squares"}
+    assert references["sum"] == fenced(SOLUTIONS["sum"], before="").rstrip("\n")
+    for pid in ("sum", "squares"):  # a list, and APPS's JSON string
+        assert task.is_correct(task.extract_answer(references[pid]), problems[pid]), pid
+
+
 def test_one_file_holds_out_eval_size_rows():
     held = CodeTask(config(eval_size=2), limits=FAST)
     train, held_out = held.train_problems(), held.eval_problems()
@@ -89,12 +101,13 @@ def test_one_file_holds_out_eval_size_rows():
         ({"question": "q", "fn_name": "f", "input_output": "{}"}, "call-based"),
         ({"question": " ", "tests": [{"input": "", "output": "1"}]}, "'question' is empty"),
         ({"tests": [{"input": "", "output": "1"}]}, "missing field 'question'"),
+        ({**GOOD, "solutions": "[not json"}, "'solutions' is not valid JSON"),
+        ({**GOOD, "solutions": [1]}, "expected a list of programs"),
     ],
 )
 def test_bad_rows_fail_with_file_and_line(tmp_path, row, message):
-    good = {"question": "q", "tests": [{"input": "", "output": "1"}]}
     path = tmp_path / "p.jsonl"
-    path.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(DataError, match=re.escape(f"{path}:2: ") + ".*" + re.escape(message)):
         CodeTask(config(path, eval_size=1))
 

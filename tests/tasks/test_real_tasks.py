@@ -326,6 +326,47 @@ def test_jsonl_math():
     assert task.is_correct(task.extract_answer("So $x = \\boxed{2}$."), problem)
 
 
+# -- references ----------------------------------------------------------------------------------
+def _data_tasks(verifier) -> dict:
+    csqa = cfg("commonsenseqa", FIXTURES / "commonsenseqa.jsonl", eval_size=2)
+    return {
+        "arc": ARCTask(cfg("arc", FIXTURES / "arc.jsonl", eval_size=2)),
+        "commonsenseqa": CommonsenseQATask(csqa),
+        "jsonl number": JsonlTask(
+            cfg("jsonl", FIXTURES / "own.jsonl", eval_size=1, question_field="q", answer_field="a")
+        ),
+        "jsonl string": JsonlTask(
+            cfg(
+                "jsonl",
+                FIXTURES / "own_string.jsonl",
+                eval_size=1,
+                answer_type="string",
+                question_field="prompt",
+                answer_field="target",
+            )
+        ),
+        "jsonl choice": JsonlTask(
+            cfg("jsonl", FIXTURES / "own_choice.jsonl", eval_size=1, answer_type="choice")
+        ),
+        "jsonl math": JsonlTask(
+            cfg("jsonl", FIXTURES / "own_math.jsonl", eval_size=1, answer_type="math")
+        ),
+        "math500": MathTask(cfg("math", FIXTURES / "math500.json", eval_size=3), verifier=verifier),
+    }
+
+
+def test_every_data_task_has_a_reference_its_checker_accepts(verifier):
+    """B-STaR's balance score counts one known-correct response per query: the row's worked
+    solution, or the gold answer in the format the prompt asks for."""
+    for name, task in _data_tasks(verifier).items():
+        problems = task.train_problems() + task.eval_problems()
+        references = [task.reference(p) for p in problems]
+        assert all(references), name
+        answers = [task.extract_answer(r) for r in references]
+        assert all(task.is_correct_many(answers, problems)), name
+        assert not any(task.leaks_hint(r) for r in references), name
+
+
 # -- wiring --------------------------------------------------------------------------------------
 def test_build_task_names_every_data_task():
     for name in ("gsm8k", "math", "commonsenseqa", "arc", "jsonl"):
