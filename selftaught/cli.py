@@ -128,8 +128,9 @@ def base(
     ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Find (in the cache, else shipped with the package) or train the built-in base model
-    M, and print its path."""
+    """Find or train the built-in base model M, and print its path.
+
+    M is looked up in the cache, else copied from the package, else trained."""
     from selftaught.models.base_model import base_model_path
     from selftaught.progress import Reporter
 
@@ -244,8 +245,10 @@ def compare(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (finished or not)")],
 ) -> None:
-    """Write RUN/report.md and RUN/plots/*.png from the run directory alone: accuracy per
-    difficulty, pass@k, B-STaR's choices, examples kept, time per phase."""
+    """Write RUN/report.md and RUN/plots/*.png from the run directory alone.
+
+    They show accuracy per difficulty, pass@k, B-STaR's choices, examples kept and time per
+    phase."""
     from selftaught.report import write_report
 
     try:
