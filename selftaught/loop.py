@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from selftaught import bstar, metrics, selection
+from selftaught import bstar, environment, metrics, selection
 from selftaught.config import ConfigError, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
@@ -581,6 +581,7 @@ def _run(store: RunStore, config: RunConfig, resume: bool, reporter: Reporter | 
     if not resume:
         store.create(config)
     reporter = reporter or Reporter(quiet=config.quiet)
+    _record_environment(store, reporter)
     torch.manual_seed(config.seed)
     loop = Loop(config, store, task, base_model_path(config, reporter), reporter)
     with Tracker(config, out) as tracker:
@@ -595,6 +596,24 @@ def _run(store: RunStore, config: RunConfig, resume: bool, reporter: Reporter | 
             return loop.run()
         finally:
             loop.close()
+
+
+def _record_environment(store: RunStore, reporter: Reporter) -> None:
+    """Add this process's setup to the run's list; on a resume, say what changed."""
+    now = environment.describe()
+    earlier = store.environments()
+    last = store.state().get("last")
+    at = f"{last['iteration']}/{last['phase']}" if last else None
+    store.add_environment(
+        {**now, "after": at, "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    )
+    changed = environment.differences(earlier[-1], now) if earlier else {}
+    if changed:
+        shown = ", ".join(f"{key}: {was} -> {new}" for key, (was, new) in changed.items())
+        reporter.line(
+            f"Resumed on another setup ({shown}): what runs from here may differ in float "
+            "rounding from an uninterrupted run (environment.json lists every setup)"
+        )
 
 
 def _accuracy_line(row: dict) -> str:

@@ -101,6 +101,7 @@ class RunData:
     config: RunConfig
     rows: list[dict]  # metrics.jsonl, in iteration order
     stats: dict[int, dict]  # iter_NNNN/stats.json: per-phase figures
+    environments: list[dict]  # environment.json: the setup of each start and resume
 
     @property
     def name(self) -> str:
@@ -118,7 +119,7 @@ def load_run(path: Path) -> RunData:
     if not rows:
         raise FileNotFoundError(f"{path}: no metrics.jsonl rows yet, so nothing to report")
     stats = {r["iteration"]: store.stats(r["iteration"]) for r in rows}
-    return RunData(Path(path), config, rows, stats)
+    return RunData(Path(path), config, rows, stats, store.environments())
 
 
 def write_report(path: Path) -> dict[str, Path]:
@@ -175,6 +176,8 @@ def report_markdown(run: RunData, plotted: set[str]) -> str:
         time_table(run.rows, run.stats),
         _image("time", "time per phase", plotted),
     ]
+    if run.environments:
+        parts += ["## Setup", setup_table(run.environments)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -263,6 +266,20 @@ def examples_table(rows: list[dict], stats: dict[int, dict]) -> str:
         for r in rows
     ]
     return table(columns, body)
+
+
+def setup_table(environments: list[dict]) -> str:
+    """Where the run started and each resume: what its float rounding depends on."""
+    columns = ["from", "time", "selftaught", "torch", "transformers", "cpu", "threads", "gpus"]
+    rows = [
+        [
+            "start" if e.get("after") is None else f"after {e['after']}",
+            *(e.get(k) for k in columns[1:-1]),
+            ", ".join(e.get("gpus") or []) or "none",
+        ]
+        for e in environments
+    ]
+    return table(columns, rows)
 
 
 def time_table(rows: list[dict], stats: dict[int, dict]) -> str:

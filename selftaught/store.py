@@ -135,6 +135,23 @@ class RunStore:
         atomic_write_text(self.root / "config.yaml", dump_config(config))
         self._write_state({"completed": []})
 
+    def environments(self) -> list[dict]:
+        """The setups the run was started and resumed on, oldest first (``environment.py``)."""
+        path = self.root / "environment.json"
+        if not path.exists():  # a run started before this file existed
+            return []
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise RunDirError(f"{path}: damaged: expected a list of objects")
+        return entries
+
+    def add_environment(self, entry: dict) -> None:
+        entries = [*self.environments(), entry]
+        atomic_write_text(self.root / "environment.json", json.dumps(entries, indent=1) + "\n")
+
     def load_config(self) -> RunConfig:
         path = self.root / "config.yaml"
         if not path.exists():

@@ -1,9 +1,14 @@
 import json
+import shutil
+from io import StringIO
 
 import pytest
+import torch
+from rich.console import Console
 
 from selftaught.loop import derive_seed, run, train_steps, weights_checksum
 from selftaught.models.base_model import base_model_path
+from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl
 from tests.conftest import interrupt_before_training
 
@@ -115,10 +120,12 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     assert comparable(resumed) == comparable(rows)
 
 
-def test_resume_refuses_a_config_with_other_settings(finished_run):
+def test_resume_refuses_a_config_with_other_settings(finished_run, tmp_path):
     from selftaught.config import ConfigError
 
-    config, out, rows = finished_run
+    config, done, rows = finished_run
+    out = tmp_path / "run"
+    shutil.copytree(done, out)
     state = (out / "state.json").read_text()
     other = config.model_copy(deep=True)
     other.train.lr, other.quiet = 1e-4, not config.quiet  # quiet only shows: not a setting
@@ -128,6 +135,24 @@ def test_resume_refuses_a_config_with_other_settings(finished_run):
     assert (out / "state.json").read_text() == state  # nothing recorded, nothing run
     other.train.lr = config.train.lr
     assert run(other, out, resume=True) == rows  # finished: the same rows, nothing redone
+
+
+def test_a_resume_on_another_setup_is_recorded_and_said(finished_run, tmp_path):
+    config, done, rows = finished_run
+    out = tmp_path / "run"
+    shutil.copytree(done, out)
+    [started] = RunStore(out).environments()
+    assert started["after"] is None and started["threads"] == torch.get_num_threads()
+    shown = StringIO()
+    before = torch.get_num_threads()
+    torch.set_num_threads(before + 1)
+    try:
+        run(config, out, resume=True, reporter=Reporter(console=Console(file=shown, width=300)))
+    finally:
+        torch.set_num_threads(before)
+    assert f"Resumed on another setup (threads: {before} -> {before + 1})" in shown.getvalue()
+    resumed = RunStore(out).environments()[1]
+    assert resumed["after"] == "2/eval" and resumed["threads"] == before + 1
 
 
 def test_derived_seeds_differ_by_iteration_and_phase():

@@ -109,6 +109,8 @@ def test_report_writes_markdown_and_valid_pngs(star_run):
     for name in names:
         assert f"(plots/{name})" in text
     assert "B-STaR" not in text and "## pass@k" not in text
+    threads = RunStore(out).environments()[0]["threads"]
+    assert "## Setup" in text and "| start | " in text and f" | {threads} | none |" in text
 
 
 def test_star_plots_show_the_metrics_series(star_run):
