@@ -29,12 +29,12 @@ Where this module (and DESIGN.md §1) differs from the official code:
   with ``s = 1.0``, so for tau < 1 no query is ever empty (:func:`with_references`, config
   key ``bstar.reference``). Officially it is the data set's human-written solution, which in
   practice never equals a sample; here it may be in the model's own format (the synthetic
-  tasks), so it is kept apart from the samples when de-duplicating. Its text never matters
-  beyond that, so a data task whose rows have no worked solution gives the gold answer in
-  the asked format (``DataTask.reference``). Otherwise, on a task
+  tasks), so it is kept apart from the samples when de-duplicating. Otherwise, on a task
   with one correct rationale per query, a solved query would score like an unsolved one and
-  coverage would not count at all. The official code also trains on the reference; here it
-  is only scored, so B-STaR sees no more supervision than the methods it is compared with.
+  coverage would not count at all. Its text matters nowhere else, so a data task whose rows
+  have no worked solution gives the gold answer in the asked format (``DataTask.reference``).
+  The official code also trains on the reference; here it is only scored, so B-STaR sees no
+  more supervision than the methods it is compared with.
 - Duplicates are matched on the whitespace-stripped completion (official: exact text).
 - A tau that keeps nothing scores 0.0 here; officially ``np.mean([])`` is NaN, which never
   wins the ``>`` comparison. The chosen tau only differs when every tau scores 0.
