@@ -281,10 +281,26 @@ def test_choice_bad_rows(task, name, message):
 
 
 # -- jsonl -------------------------------------------------------------------------------------
-def test_jsonl_number():
-    task = JsonlTask(
-        cfg("jsonl", FIXTURES / "own.jsonl", eval_size=1, question_field="q", answer_field="a")
+JSONL_FIXTURES = {  # answer_type: the fixture and its field names
+    "number": {"path": FIXTURES / "own.jsonl", "question_field": "q", "answer_field": "a"},
+    "string": {
+        "path": FIXTURES / "own_string.jsonl",
+        "question_field": "prompt",
+        "answer_field": "target",
+    },
+    "choice": {"path": FIXTURES / "own_choice.jsonl"},
+    "math": {"path": FIXTURES / "own_math.jsonl"},
+}
+
+
+def jsonl_task(answer_type: str):
+    return JsonlTask(
+        cfg("jsonl", eval_size=1, answer_type=answer_type, **JSONL_FIXTURES[answer_type])
     )
+
+
+def test_jsonl_number():
+    task = jsonl_task("number")
     problems = {p.question: p for p in task.train_problems() + task.eval_problems()}
     half = problems["What is half of 1,000?"]
     assert half.answer == "500" and task.is_correct(
@@ -294,23 +310,14 @@ def test_jsonl_number():
 
 
 def test_jsonl_string():
-    task = JsonlTask(
-        cfg(
-            "jsonl",
-            FIXTURES / "own_string.jsonl",
-            eval_size=1,
-            answer_type="string",
-            question_field="prompt",
-            answer_field="target",
-        )
-    )
+    task = jsonl_task("string")
     problem = next(p for p in task.train_problems() + task.eval_problems() if p.answer == "Mars")
     assert task.is_correct(task.extract_answer("It is red.\nThe answer is mars."), problem)
     assert not task.is_correct(task.extract_answer("The answer is Venus."), problem)
 
 
 def test_jsonl_choice():
-    task = JsonlTask(cfg("jsonl", FIXTURES / "own_choice.jsonl", eval_size=1, answer_type="choice"))
+    task = jsonl_task("choice")
     problems = {p.question.split("\n")[0]: p for p in task.train_problems() + task.eval_problems()}
     animal = problems["Which is an animal?"]
     assert animal.answer == "A"  # "1" -> A
@@ -321,7 +328,7 @@ def test_jsonl_choice():
 
 
 def test_jsonl_math():
-    task = JsonlTask(cfg("jsonl", FIXTURES / "own_math.jsonl", eval_size=1, answer_type="math"))
+    task = jsonl_task("math")
     problem = next(p for p in task.train_problems() + task.eval_problems() if p.answer == "2")
     assert task.is_correct(task.extract_answer("So $x = \\boxed{2}$."), problem)
 
@@ -332,25 +339,7 @@ def _data_tasks(verifier) -> dict:
     return {
         "arc": ARCTask(cfg("arc", FIXTURES / "arc.jsonl", eval_size=2)),
         "commonsenseqa": CommonsenseQATask(csqa),
-        "jsonl number": JsonlTask(
-            cfg("jsonl", FIXTURES / "own.jsonl", eval_size=1, question_field="q", answer_field="a")
-        ),
-        "jsonl string": JsonlTask(
-            cfg(
-                "jsonl",
-                FIXTURES / "own_string.jsonl",
-                eval_size=1,
-                answer_type="string",
-                question_field="prompt",
-                answer_field="target",
-            )
-        ),
-        "jsonl choice": JsonlTask(
-            cfg("jsonl", FIXTURES / "own_choice.jsonl", eval_size=1, answer_type="choice")
-        ),
-        "jsonl math": JsonlTask(
-            cfg("jsonl", FIXTURES / "own_math.jsonl", eval_size=1, answer_type="math")
-        ),
+        **{f"jsonl {kind}": jsonl_task(kind) for kind in JSONL_FIXTURES},
         "math500": MathTask(cfg("math", FIXTURES / "math500.json", eval_size=3), verifier=verifier),
     }
 
