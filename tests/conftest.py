@@ -34,9 +34,10 @@ def _one_torch_thread():
     """torch on one thread in this process, for the whole session. A run's numbers depend
     on the thread count, and with two threads the CI machine once trained the toy M to other
     weights the first time in a session than the second (this machine never did); with one,
-    no count is left to vary. On a busy 2-core machine it is also faster: two OpenMP threads
-    that spin-wait for each other made the tiny model's sampling 10-30x slower (16 samples of
-    64 tokens: 0.25 s on one thread, 2-9 s on two)."""
+    no count is left to vary. It costs ~20% on an idle machine (the suite: 3 min 51 s against
+    3 min 13 s) and saves more on a busy one, where two OpenMP threads that spin-wait for each
+    other made the tiny model's sampling 10-30x slower (16 samples of 64 tokens: 0.25 s on
+    one thread, 2-9 s on two)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
