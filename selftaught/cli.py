@@ -149,7 +149,9 @@ def evaluate(
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Greedy accuracy of a checkpoint on the task's held-out set, per bucket, as JSON."""
+    """Greedy accuracy of a checkpoint on the task's held-out set, per bucket, as JSON.
+
+    On the synthetic tasks also valid_accuracy: the answer right and every step valid."""
     from selftaught import metrics
     from selftaught.loop import evaluate_greedy
     from selftaught.tasks import build_task
@@ -159,14 +161,7 @@ def evaluate(
         _fail(f"{model}: not a checkpoint directory (no config.json)")
     task = build_task(cfg)
     results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
-    json.dump(
-        {
-            "accuracy": metrics.accuracy(results),
-            "accuracy_by_bucket": metrics.accuracy_by_bucket(results),
-        },
-        sys.stdout,
-        indent=1,
-    )
+    json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()
 
 

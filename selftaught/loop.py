@@ -460,13 +460,12 @@ class Loop:
         def rate(p: dict) -> float:
             return p["tokens"] / p["seconds"] if p.get("seconds") else 0.0
 
-        accuracy = metrics.accuracy(results)
+        greedy = metrics.greedy_accuracies(results)
         return {
             "iteration": n,
             "method": self.config.method,
-            "accuracy": accuracy,
-            "accuracy_by_bucket": metrics.accuracy_by_bucket(results),
-            "pass@1": accuracy,
+            **greedy,
+            "pass@1": greedy["accuracy"],
             **evaluation.get("exploration", {}),
             "problems": len(self.round_problems(n)) if n else 0,
             "generated_correct": sample.get("correct", 0),
@@ -537,7 +536,24 @@ def evaluate_greedy(
         }
         for problem, (gen,), answer, ok in zip(problems, generations, answers, correct, strict=True)
     ]
-    return results, stats
+    return mark_valid(task, problems, results), stats
+
+
+def mark_valid(task: Task, problems: list[Problem], results: list[dict]) -> list[dict]:
+    """With per-step gold (``task.step_gold``), each result's ``valid``: the answer is right
+    and every step is too. On the expression task a wrong chain often ends on the right
+    digit (answers mod 10, zero factors), so ``correct`` alone overstates what is learnt."""
+    if not task.step_gold:
+        return results
+    by_id = {p.id: p for p in problems}
+    return [
+        {
+            **r,
+            "valid": r["correct"]
+            and all(task.step_labels(by_id[r["problem_id"]], r["completion"])),
+        }
+        for r in results
+    ]
 
 
 def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter | None = None):

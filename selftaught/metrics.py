@@ -6,17 +6,28 @@ import math
 from collections import defaultdict
 
 
-def accuracy(results: list[dict]) -> float:
-    return sum(r["correct"] for r in results) / len(results) if results else 0.0
+def accuracy(results: list[dict], key: str = "correct") -> float:
+    """The share of ``results`` whose ``key`` is true (``valid``: right with valid steps)."""
+    return sum(bool(r[key]) for r in results) / len(results) if results else 0.0
 
 
-def accuracy_by_bucket(results: list[dict]) -> dict[str, float]:
-    """Mean correctness per bucket, buckets in natural order ("2" before "10")."""
+def accuracy_by_bucket(results: list[dict], key: str = "correct") -> dict[str, float]:
+    """``accuracy`` per bucket, buckets in natural order ("2" before "10")."""
     groups: dict[str, list[bool]] = defaultdict(list)
     for r in results:
-        groups[r["bucket"]].append(bool(r["correct"]))
+        groups[r["bucket"]].append(bool(r[key]))
     key = lambda b: (0, int(b)) if b.isdigit() else (1, b)  # noqa: E731
     return {b: sum(groups[b]) / len(groups[b]) for b in sorted(groups, key=key)}
+
+
+def greedy_accuracies(results: list[dict]) -> dict:
+    """``accuracy`` and ``accuracy_by_bucket``; with per-step gold (results that carry
+    ``valid``), ``valid_accuracy`` and ``valid_accuracy_by_bucket`` too."""
+    out = {"accuracy": accuracy(results), "accuracy_by_bucket": accuracy_by_bucket(results)}
+    if results and "valid" in results[0]:
+        out["valid_accuracy"] = accuracy(results, "valid")
+        out["valid_accuracy_by_bucket"] = accuracy_by_bucket(results, "valid")
+    return out
 
 
 # --- exploration: pass@k, pass@k-s, distinct correct rationales ---------------------------

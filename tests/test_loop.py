@@ -6,7 +6,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from selftaught.loop import derive_seed, run, train_steps, weights_checksum
+from selftaught.loop import derive_seed, mark_valid, run, train_steps, weights_checksum
 from selftaught.models.base_model import base_model_path
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl
@@ -52,6 +52,8 @@ def test_run_writes_every_file_and_metric_key(finished_run):
         assert set(row["seconds"]) == {"search", "sample", "rationalize", "train", "eval"}
         assert set(row["tokens_per_second"]) == {"sample", "train"}
         assert list(row["accuracy_by_bucket"]) == ["1", "2"]
+        assert list(row["valid_accuracy_by_bucket"]) == ["1", "2"]
+        assert row["valid_accuracy"] <= row["accuracy"]
     for n in (1, 2):
         it = out / f"iter_{n:04d}"
         samples = read_jsonl(it / "samples.jsonl.gz")
@@ -153,6 +155,20 @@ def test_a_resume_on_another_setup_is_recorded_and_said(finished_run, tmp_path):
     assert f"Resumed on another setup (threads: {before} -> {before + 1})" in shown.getvalue()
     resumed = RunStore(out).environments()[1]
     assert resumed["after"] == "2/eval" and resumed["threads"] == before + 1
+
+
+def test_a_lucky_answer_is_correct_but_not_valid():
+    from selftaught.tasks.expression import ExpressionTask
+
+    task = ExpressionTask(4, 4)
+    problem = next(p for p in task.train_problems() if p.question == "1 * 2 + 7 * 1")
+    lucky = "<scratch>\n1 * 9 * 1\n9 * 1\n9\n</scratch>\n9"  # + before *, yet 9
+    completions = [task.reference(problem), lucky, "<scratch>\n2 + 7\n8\n</scratch>\n8"]
+    results = [
+        {"problem_id": problem.id, "bucket": problem.bucket, "completion": c, "correct": ok}
+        for c, ok in zip(completions, [True, True, False], strict=True)
+    ]
+    assert [r["valid"] for r in mark_valid(task, [problem], results)] == [True, False, False]
 
 
 def test_derived_seeds_differ_by_iteration_and_phase():

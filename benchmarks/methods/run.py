@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from selftaught.config import load_config
-from selftaught.loop import run
+from selftaught.loop import mark_valid, run
+from selftaught.metrics import greedy_accuracies
 from selftaught.progress import Reporter
 from selftaught.report import table
 from selftaught.store import RunStore, config_diff, read_jsonl
@@ -78,11 +79,16 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
         start = time.perf_counter()
         rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
         print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    task = build_task(config)
     if config.task.name == "expression":
-        questions = {p.id: p.question for p in build_task(config).train_problems()}
+        questions = {p.id: p.question for p in task.train_problems()}
         for row in rows[1:]:
             train = read_jsonl(store.iter_dir(row["iteration"]) / "train.jsonl")
             row["kept_valid"] = valid_examples(train, questions)
+    for row in rows:
+        if task.step_gold and "valid_accuracy" not in row:  # a run from before the metric
+            results = read_jsonl(store.iter_dir(row["iteration"]) / "eval.jsonl.gz")
+            row.update(greedy_accuracies(mark_valid(task, task.eval_problems(), results)))
     return rows
 
 
@@ -105,7 +111,9 @@ def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str
     first = next(iter(results.values()))[0][-1]
     ks = list(first.get("pass@k", {}))
     kss = list(first.get("pass@k-s", {}))
+    valid = "valid_accuracy" in first
     head = ["method", "greedy (final)", "greedy (best round)"]
+    head += ["greedy, valid steps (final)"] if valid else []
     head += [f"Pass@{k} (T={eval_temperature:g})" for k in ks] + [
         f"Pass@{k.replace('-', '-s')}" for k in kss
     ]
@@ -118,14 +126,15 @@ def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str
             spread([r["accuracy"] for r in finals]),
             spread([max(x["accuracy"] for x in rows[1:]) for rows in runs]),
         ]
+        cells += [spread([r["valid_accuracy"] for r in finals])] if valid else []
         cells += [spread([r["pass@k"][k] for r in finals]) for k in ks]
         cells += [spread([r["pass@k-s"][k] for r in finals]) for k in kss]
         trained = [sum(x["train_examples"] for x in rows[1:]) for rows in runs]
         cells.append(f"{statistics.fmean(trained):.0f}")
-        valid = [sum(x.get("kept_valid", 0) for x in rows[1:]) for rows in runs]
+        kept_valid = [sum(x.get("kept_valid", 0) for x in rows[1:]) for rows in runs]
         has_valid = "kept_valid" in runs[0][-1]
         cells.append(
-            spread([v / max(t, 1) for v, t in zip(valid, trained, strict=True)])
+            spread([v / max(t, 1) for v, t in zip(kept_valid, trained, strict=True)])
             if has_valid
             else ""
         )
@@ -143,14 +152,11 @@ def loop_minutes(results: dict[str, list[list[dict]]]) -> float:
     return sum(seconds) / 60
 
 
-def per_round(results: dict[str, list[list[dict]]], seed_index: int = 0) -> str:
-    """Every method's held-out Pass@1 per round."""
+def per_round(results: dict[str, list[list[dict]]], key: str = "accuracy") -> str:
+    """Every method's held-out greedy ``key`` per round, on the first seed."""
     methods = list(results)
-    rounds = len(results[methods[0]][seed_index])
-    body = [
-        [n, *(f"{100 * results[m][seed_index][n]['accuracy']:.1f}" for m in methods)]
-        for n in range(rounds)
-    ]
+    rounds = len(results[methods[0]][0])
+    body = [[n, *(f"{100 * results[m][0][n][key]:.1f}" for m in methods)] for n in range(rounds)]
     return table(["round", *methods], body)
 
 
@@ -203,6 +209,11 @@ def main() -> None:
         f"## Per round, seed {args.seeds[0]}: Pass@1 (%)\n\n"
         f"{per_round(results)}\n"
     )
+    if "valid_accuracy" in next(iter(results.values()))[0][0]:
+        text += (
+            f"\n## Per round, seed {args.seeds[0]}: greedy answers right with every step valid "
+            f"(%)\n\n{per_round(results, 'valid_accuracy')}\n"
+        )
     for name, runs in results.items():
         if name.startswith("bstar"):
             text += (

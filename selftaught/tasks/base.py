@@ -35,6 +35,9 @@ class Task(Protocol):
 
     name: str
     sizes: list[int]  # the difficulty buckets' sizes (digits, terms), smallest first
+    # step_labels judge each step by the task's own rules (synthetic tasks), rather than
+    # give every step the outcome (data tasks): then a right answer can be told from a lucky one
+    step_gold: bool = False
 
     def train_problems(self) -> list[Problem]: ...
 

@@ -13,6 +13,8 @@ DIGITS = "0123456789"  # str.isdigit would also accept "²" or "٣"
 class ScratchpadTask(Task):
     """Subclasses set ``sizes``, ``train_size``, ``_eval`` and define ``_draw``."""
 
+    step_gold = True
+
     def train_problems(self) -> list[Problem]:
         return self._draw("train", self.train_size, self.sizes, "train")
 
