@@ -196,13 +196,17 @@ def _pct(value) -> str | None:
 
 
 def accuracy_table(rows: list[dict], task: str) -> str:
-    """Greedy held-out accuracy in %, overall and per bucket, per iteration."""
+    """Greedy held-out accuracy in %, overall (and with valid steps, where the task can tell)
+    and per bucket, per iteration."""
     buckets = bucket_order(rows)
-    columns = ["iteration", "accuracy %", *(f"{bucket_label(task, b)} %" for b in buckets)]
+    valid = any("valid_accuracy" in r for r in rows)
+    columns = ["iteration", "accuracy %", *(["valid steps %"] if valid else [])]
+    columns += [f"{bucket_label(task, b)} %" for b in buckets]
     body = [
         [
             r["iteration"],
             _pct(r["accuracy"]),
+            *([_pct(r.get("valid_accuracy"))] if valid else []),
             *(_pct((r.get("accuracy_by_bucket") or {}).get(b)) for b in buckets),
         ]
         for r in rows

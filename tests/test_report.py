@@ -101,10 +101,11 @@ def test_report_writes_markdown_and_valid_pngs(star_run):
     for path in (out / "plots").glob("*.png"):
         assert_png(path)
     text = (out / "report.md").read_text()
-    assert "| iteration | accuracy % | 1-digit % | 2-digit % |" in text
+    assert "| iteration | accuracy % | valid steps % | 1-digit % | 2-digit % |" in text
     for r in rows:
         buckets = " | ".join(f"{100 * a:.1f}" for a in r["accuracy_by_bucket"].values())
-        assert f"| {r['iteration']} | {100 * r['accuracy']:.1f} | {buckets} |" in text
+        overall = f"{100 * r['accuracy']:.1f} | {100 * r['valid_accuracy']:.1f}"
+        assert f"| {r['iteration']} | {overall} | {buckets} |" in text
     assert "best pass@1" in text and "examples kept" in text and "train s" in text
     for name in names:
         assert f"(plots/{name})" in text
