@@ -29,6 +29,7 @@ from selftaught.tasks import Example, Problem, Task, build_task
 from selftaught.tracking import Tracker
 from selftaught.training_data import (
     reference_solutions,
+    steps_valid,
     threshold_grid,
     training_set,
     valid_steps_only,
@@ -545,15 +546,8 @@ def mark_valid(task: Task, problems: list[Problem], results: list[dict]) -> list
     digit (answers mod 10, zero factors), so ``correct`` alone overstates what is learnt."""
     if not task.step_gold:
         return results
-    by_id = {p.id: p for p in problems}
-    return [
-        {
-            **r,
-            "valid": r["correct"]
-            and all(task.step_labels(by_id[r["problem_id"]], r["completion"])),
-        }
-        for r in results
-    ]
+    valid = steps_valid(task, problems, results)
+    return [{**r, "valid": r["correct"] and ok} for r, ok in zip(results, valid, strict=True)]
 
 
 def run(config: RunConfig, out: Path, resume: bool = False, reporter: Reporter | None = None):

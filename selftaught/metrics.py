@@ -16,8 +16,8 @@ def accuracy_by_bucket(results: list[dict], key: str = "correct") -> dict[str, f
     groups: dict[str, list[bool]] = defaultdict(list)
     for r in results:
         groups[r["bucket"]].append(bool(r[key]))
-    key = lambda b: (0, int(b)) if b.isdigit() else (1, b)  # noqa: E731
-    return {b: sum(groups[b]) / len(groups[b]) for b in sorted(groups, key=key)}
+    order = lambda b: (0, int(b)) if b.isdigit() else (1, b)  # noqa: E731
+    return {b: sum(groups[b]) / len(groups[b]) for b in sorted(groups, key=order)}
 
 
 def greedy_accuracies(results: list[dict]) -> dict:

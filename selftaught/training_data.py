@@ -14,14 +14,19 @@ def threshold_grid(b: BStarConfig) -> list[float]:
     return bstar.thresholds(b.threshold_min, b.threshold_max, b.threshold_step)
 
 
+def steps_valid(task: Task, problems: list[Problem], records: list[dict]) -> list[bool]:
+    """For each record, whether the task's step labels accept every step of its completion."""
+    by_id = {p.id: p for p in problems}
+    return [all(task.step_labels(by_id[r["problem_id"]], r["completion"])) for r in records]
+
+
 def valid_steps_only(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> list[dict]:
     """With ``selection.valid_steps``, the records whose every step the task's labels accept."""
     if not config.selection.valid_steps:
         return records
-    by_id = {p.id: p for p in problems}
-    return [r for r in records if all(task.step_labels(by_id[r["problem_id"]], r["completion"]))]
+    return [r for r, ok in zip(records, steps_valid(task, problems, records), strict=True) if ok]
 
 
 def reference_solutions(

@@ -7,14 +7,14 @@ from selftaught.tasks.expression import ExpressionTask
 from selftaught.training_data import training_set
 
 
-def _record(problem, completion, task, hinted=False):
+def _record(problem, completion, task):
     correct = task.is_correct(task.extract_answer(completion), problem)
     return {
         "problem_id": problem.id,
         "completion": completion,
         "correct": correct,
         "reward": float(correct),
-        "hinted": hinted,
+        "hinted": False,
     }
 
 
