@@ -1,4 +1,7 @@
-"""The ``selftaught`` command."""
+"""The ``selftaught`` command.
+
+Each command imports what it needs inside its function, so that ``selftaught --help``,
+``selftaught config`` and ``selftaught tasks`` answer without importing torch."""
 
 from __future__ import annotations
 
@@ -64,27 +67,11 @@ def run(
                 "--resume continues a run with its own config.yaml; drop CONFIG "
                 "(change a setting with --set KEY=VALUE)"
             )
-        from selftaught.store import RunDirError, RunStore
-
-        store = RunStore(resume)
-        try:
-            store.state()  # a run directory, and readable
-            changes = []
-            if set_:  # recorded in state.json; they apply from the next phase to run
-                store.lock(create=False)
-                try:
-                    changes = store.change_config(set_)
-                finally:
-                    store.unlock()
-            cfg = store.load_config()
-        except (FileNotFoundError, ConfigError, RunDirError) as err:
-            _fail(str(err))
-        reporter = Reporter(quiet=quiet or cfg.quiet)
-        reporter.line(f"Resuming {resume}")
-        for change in changes:
-            reporter.line(f"  {change['key']}: {change['from']!r} -> {change['to']!r}")
         out = resume
-        rows = _run_or_explain(lambda: run_loop(cfg, out, resume=True, reporter=reporter), out)
+        rows = _run_or_explain(
+            lambda: run_loop(None, out, resume=True, overrides=set_ or [], quiet=quiet), out
+        )
+        reporter = Reporter(quiet=quiet)
     else:
         cfg = _config(config, set_, quiet)
         out = out or default_run_dir(cfg)
@@ -106,7 +93,7 @@ def _run_or_explain(start, out: Path) -> list[dict]:
 
     try:
         return start()
-    except (FileExistsError, FileNotFoundError, RunDirError, DataError) as err:
+    except (FileExistsError, FileNotFoundError, ConfigError, RunDirError, DataError) as err:
         _fail(str(err))
     except TrainingError as err:
         _fail(
@@ -153,7 +140,7 @@ def evaluate(
 
     On the synthetic tasks also valid_accuracy: the answer right and every step valid."""
     from selftaught import metrics
-    from selftaught.loop import evaluate_greedy
+    from selftaught.rollout import evaluate_greedy
     from selftaught.tasks import build_task
 
     cfg = _config(config, set_, quiet)
@@ -176,12 +163,11 @@ def refilter(
 ) -> None:
     """Redo an iteration's selection on its stored samples with other selection.* keys."""
     from selftaught.config import resolve
-    from selftaught.store import RunStore, read_jsonl, write_jsonl
+    from selftaught.store import RunStore, write_jsonl
     from selftaught.tasks import build_task
     from selftaught.training_data import training_set
 
     store = RunStore(run_dir)
-    samples = store.iter_dir(iteration) / "samples.jsonl.gz"
     try:
         config = store.load_config()
         finished = store.done(iteration, "rationalize")
@@ -200,7 +186,7 @@ def refilter(
     except ConfigError as err:
         _fail(str(err))
     task = build_task(config)
-    rows, chosen = training_set(config, task, task.train_problems(), read_jsonl(samples))
+    rows, chosen = training_set(config, task, task.train_problems(), store.samples(iteration))
     out = out or store.iter_dir(iteration) / "refiltered.jsonl"
     write_jsonl(out, rows)
     correct = sum(r["correct"] for r in rows)

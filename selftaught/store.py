@@ -104,15 +104,18 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-# What each completed phase must have left in its iteration's directory (``verify``).
-PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "search": ("search.jsonl.gz",),
-    "sample": ("samples.jsonl.gz",),
-    "rationalize": ("samples.jsonl.gz",),
-    "train": ("train.jsonl", "model"),
-    "eval": ("eval.jsonl.gz", "metrics.json"),
-    "reward": ("reward_samples.jsonl.gz",),
-}
+# An iteration's files (``iter_NNNN/``), named once; the phase table (``loop/phases.py``)
+# says which phase writes which.
+SEARCH_SAMPLES = "search.jsonl.gz"
+SAMPLES = "samples.jsonl.gz"
+RATIONALIZED = "rationalized.jsonl.gz"
+TRAIN_ROWS = "train.jsonl"
+MODEL = "model"
+EVAL_RESULTS = "eval.jsonl.gz"
+EVAL_SAMPLES = "eval_samples.jsonl.gz"
+METRICS = "metrics.json"
+REWARD_SAMPLES = "reward_samples.jsonl.gz"
+
 # Changing these mid-run would make the finished phases describe another run: the
 # problems (task), the base model M (model, base), the preset under the config (method),
 # and the verifier already trained on M's samples (reward).
@@ -181,9 +184,10 @@ class RunStore:
     def _write_state(self, state: dict) -> None:
         atomic_write_text(self.root / "state.json", json.dumps(state, indent=1) + "\n")
 
-    def verify(self) -> None:
-        """Check that every phase ``state.json`` calls complete left its outputs; a damaged
-        directory fails here, before anything runs, with the missing file named."""
+    def verify(self, outputs: dict[str, tuple[str, ...]]) -> None:
+        """Check that every phase ``state.json`` calls complete left its ``outputs`` (files
+        of its iteration's directory, by phase); a damaged directory fails here, before
+        anything runs, with the missing file named."""
         state = self.state()
         for entry in state["completed"]:
             iteration, sep, phase = entry.partition("/")
@@ -196,7 +200,7 @@ class RunStore:
                     f"{self.root}: state.json says {entry} is complete, but "
                     f"{self.iter_dir(int(iteration)).name}/stats.json has no {phase!r} entry"
                 )
-            for name in PHASE_OUTPUTS.get(phase, ()):
+            for name in outputs.get(phase, ()):
                 if not (self.iter_dir(int(iteration)) / name).exists():
                     raise RunDirError(
                         f"{self.root}: state.json says {entry} is complete, but "
@@ -212,7 +216,7 @@ class RunStore:
         if self._lock_fd is not None:
             return
         if not create and not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: no such run directory")
+            raise FileNotFoundError(f"{self.root}: not a run directory (no such directory)")
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -234,12 +238,13 @@ class RunStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def prepare_resume(self) -> None:
+    def prepare_resume(self, outputs: dict[str, tuple[str, ...]]) -> None:
         """Before continuing a run (with ``lock`` held): finish an interrupted settings
-        change, check the files against ``state.json``, clear a killed writer's temp files."""
+        change, check the files against ``state.json`` (``verify``), clear a killed
+        writer's temp files."""
         self.state()
         self.apply_pending_changes()
-        self.verify()
+        self.verify(outputs)
         self.remove_temp_files()
 
     def remove_temp_files(self) -> list[Path]:
@@ -351,7 +356,14 @@ class RunStore:
         return self.root / f"iter_{iteration:04d}"
 
     def model_dir(self, iteration: int) -> Path:
-        return self.iter_dir(iteration) / "model"
+        return self.iter_dir(iteration) / MODEL
+
+    def samples(self, iteration: int) -> list[dict]:
+        """The iteration's samples, those drawn with the hint (rationalization) last."""
+        rows = read_jsonl(self.iter_dir(iteration) / SAMPLES)
+        hinted = self.iter_dir(iteration) / RATIONALIZED
+        # runs of before rationalization had its own file kept the hinted rows in SAMPLES
+        return rows + read_jsonl(hinted) if hinted.exists() else rows
 
     @property
     def reward_model_dir(self) -> Path:
@@ -361,9 +373,9 @@ class RunStore:
     def write_metrics(self, iteration: int, metrics: dict) -> None:
         """Per-iteration file first, then metrics.jsonl rebuilt from all of them, so a
         repeated phase after a kill can never append a line twice."""
-        atomic_write_text(self.iter_dir(iteration) / "metrics.json", json.dumps(metrics) + "\n")
+        atomic_write_text(self.iter_dir(iteration) / METRICS, json.dumps(metrics) + "\n")
         rows = []
-        for p in sorted(self.root.glob("iter_*/metrics.json")):
+        for p in sorted(self.root.glob(f"iter_*/{METRICS}")):
             try:
                 rows.append(json.loads(p.read_text(encoding="utf-8")))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:

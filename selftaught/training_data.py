@@ -39,6 +39,17 @@ def reference_solutions(
     return {p.id: task.reference(p) for p in problems}
 
 
+def bstar_candidates(
+    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+) -> list[dict]:
+    """What B-STaR's balance score is computed over: the samples drawn without a hint, and
+    each asked query's reference solution (``bstar.with_references``)."""
+    unhinted = [r for r in records if not r["hinted"]]
+    asked = {r["problem_id"] for r in unhinted}
+    refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
+    return bstar.with_references(unhinted, refs)
+
+
 def training_set(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> tuple[list[dict], dict]:
@@ -49,10 +60,7 @@ def training_set(
     threshold, balance = sel.threshold, None
     if config.bstar.enabled:
         b = config.bstar
-        unhinted = [r for r in records if not r["hinted"]]
-        asked = {r["problem_id"] for r in unhinted}
-        refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
-        candidates = bstar.with_references(unhinted, refs)
+        candidates = bstar_candidates(config, task, problems, records)
         threshold, balance = bstar.best_threshold(candidates, b.n_star, threshold_grid(b))
     kept = selection.select(
         records,

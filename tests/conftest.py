@@ -68,16 +68,19 @@ def toy_config(toy_raw) -> RunConfig:
 def interrupt_before_training(monkeypatch, config: RunConfig, out, iteration: int = 2) -> None:
     """Run ``config`` in ``out`` until the loop reaches ``iteration``'s training phase and
     stop it there (as Ctrl-C would); the loop is itself again afterwards."""
-    from selftaught.loop import Loop, run
+    import dataclasses
 
-    real_train = Loop.train
+    from selftaught.loop import phases, run
 
-    def train_or_stop(self, n):
-        if n == iteration:
-            raise KeyboardInterrupt
-        real_train(self, n)
+    def train_or_stop(phase):
+        def run_or_stop(ctx, n):
+            if n == iteration:
+                raise KeyboardInterrupt
+            phase.run(ctx, n)
+
+        return dataclasses.replace(phase, run=run_or_stop) if phase.name == "train" else phase
 
     with monkeypatch.context() as patch:
-        patch.setattr(Loop, "train", train_or_stop)
+        patch.setattr(phases, "PHASES", tuple(map(train_or_stop, phases.PHASES)))
         with pytest.raises(KeyboardInterrupt):
             run(config, out)

@@ -33,7 +33,9 @@ import pytest
 import yaml
 
 from selftaught.config import ConfigError
-from selftaught.loop import Loop
+from selftaught.loop.context import RunContext
+from selftaught.loop.phases import phase_outputs
+from selftaught.loop.sampling import rationalize
 from selftaught.models.base_model import base_model_path
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
@@ -183,7 +185,7 @@ def check_consistent(out: Path) -> None:
     marked complete without its outputs."""
     if not (out / "state.json").exists():
         return
-    RunStore(out).verify()
+    RunStore(out).verify(phase_outputs())
     for path in out.glob("**/*.jsonl*"):
         read_jsonl(path)  # raises on a torn file
     for path in out.glob("iter_*/stats.json"):
@@ -192,7 +194,7 @@ def check_consistent(out: Path) -> None:
 
 def sample_keys(out: Path) -> list[tuple]:
     keys = []
-    for path in sorted(out.glob("iter_*/samples.jsonl.gz")):
+    for path in sorted([*out.glob("iter_*/samples.jsonl.gz"), *out.glob("iter_*/rationalized.*")]):
         for s in read_jsonl(path):
             keys.append((path.parent.name, s["problem_id"], s["sample"], s["hinted"]))
     return keys
@@ -298,7 +300,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
 def test_kill_between_the_samples_write_and_the_state_write_of_rationalize(tmp_path):
     """The few milliseconds between a phase's output and its state.json entry are too short
     to hit by polling, so the directory such a kill leaves is built from the reference run:
-    rationalize's samples.jsonl.gz on disk, state.json still at 1/sample. Rerunning the
+    rationalize's rationalized.jsonl.gz on disk, state.json still at 1/sample. Rerunning the
     phase must give the reference's samples, each once."""
     reference, _ = reference_run(0)
     out = tmp_path / "run"
@@ -309,13 +311,13 @@ def test_kill_between_the_samples_write_and_the_state_write_of_rationalize(tmp_p
         (store.iter_dir(0) / name).parent.mkdir(parents=True, exist_ok=True)
         (store.iter_dir(0) / name).write_bytes((reference / "iter_0000" / name).read_bytes())
     store.complete(0, "eval", RunStore(reference).stats(0)["eval"])
-    samples = reference / "iter_0001" / "samples.jsonl.gz"
-    write_jsonl(store.iter_dir(1) / "samples.jsonl.gz", read_jsonl(samples))  # rationalized
+    for name in ("samples.jsonl.gz", "rationalized.jsonl.gz"):  # the kill left both
+        rows = read_jsonl(reference / "iter_0001" / name)
+        write_jsonl(store.iter_dir(1) / name, rows)
     store.complete(1, "sample", RunStore(reference).stats(1)["sample"])
     task = build_task(config)
-    loop = Loop(config, store, task, base_model_path(config), Reporter(quiet=True))
-    loop.rationalize(1)
-    assert read_jsonl(store.iter_dir(1) / "samples.jsonl.gz") == read_jsonl(samples)
+    rationalize(RunContext(config, store, task, base_model_path(config), Reporter(quiet=True)), 1)
+    assert store.samples(1) == RunStore(reference).samples(1)
 
 
 def test_reference_run_is_complete():
@@ -367,7 +369,7 @@ def test_a_non_finite_loss_stops_the_iteration_with_a_clear_message(diverged):
 
 
 def test_resume_with_changed_settings_after_a_nan_and_an_empty_kept_set(diverged, tmp_path):
-    from selftaught.loop import weights_checksum
+    from selftaught.loop.training import weights_checksum
 
     out = tmp_path / "run"
     shutil.copytree(diverged[0], out)
@@ -439,7 +441,7 @@ def test_a_writer_killed_at_random_never_leaves_a_torn_file(tmp_path, capsys):
         kills += 1
         samples = read_jsonl(store.iter_dir(1) / "samples.jsonl.gz")
         assert len(samples) == len(rows) and len({s["i"] for s in samples}) == 1
-        store.verify()  # state.json parses, and its phases all have stats
+        store.verify(phase_outputs())  # state.json parses, and its phases all have stats
         assert read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]["iteration"] == 1
     left = store.remove_temp_files()  # one per kill that landed inside a write
     assert not list((tmp_path / "run").rglob("*.tmp"))
@@ -476,7 +478,7 @@ def test_a_settings_change_is_recorded_and_survives_a_kill_half_way(tmp_path):
     )
     store._write_state(state)
     assert store.load_config().train.steps == 4
-    store.prepare_resume()
+    store.prepare_resume(phase_outputs())
     assert store.load_config().train.steps == 9
     assert all(c["applied"] for c in store.config_changes())
     # what finished phases used cannot change; a bad value names its key; nothing is written
@@ -532,5 +534,5 @@ def test_resume_clears_what_a_killed_writer_left(tmp_path):
     (it / "model.tmp" / "model.safetensors").write_bytes(b"half")
     (it / ".samples.jsonl.gz.abc123.tmp").write_bytes(b"half")
     (it / "notes.tmp").write_text("a user's own file, not ours")
-    store.prepare_resume()
+    store.prepare_resume(phase_outputs())
     assert sorted(p.name for p in it.iterdir()) == ["notes.tmp"]

@@ -603,10 +603,9 @@ def test_model_outputs_never_crash_and_are_counted_unparseable(capsys):
 def test_unparseable_outputs_are_counted_by_the_loop(tmp_path):
     """Through the loop's own sampling code, with a sampler that returns fixed texts (the
     tiny model cannot be made to write these): every None answer is counted unparseable."""
-    from selftaught.loop import Loop
     from selftaught.models.sampling import Generation, SamplingStats
     from selftaught.progress import Reporter
-    from tests.conftest import TOY
+    from selftaught.rollout import Rollout
 
     texts = ["", "garbage", "<scratch>\n1 + 2", "</scratch>\n٣", "</scratch>\n3", "\x00" * 9]
 
@@ -618,20 +617,15 @@ def test_unparseable_outputs_are_counted_by_the_loop(tmp_path):
             ]
             return gens, SamplingStats()
 
-    class ScriptedLoop(Loop):
-        def sampler(self, model, batch_size=None):
-            return Scripted()
-
-    config = resolve(copy.deepcopy(TOY))
     task = AdditionTask(1, 2, 4, 2)
-    loop = ScriptedLoop(config, RunStore(tmp_path), task, tmp_path, Reporter(quiet=True))
+    rollout = Rollout(task, Reporter(quiet=True), lambda model: Scripted())
     problems = task.train_problems()
-    records, summary = loop._sample(
+    records, summary = rollout.sample(
         tmp_path, problems, phase="sample", seed=0, temperature=1.0, num_samples=3
     )
     assert len(records) == 12
     expected = sum(task.extract_answer(r["completion"]) is None for r in records)
-    assert summary["unparseable"] == expected == sum(r["answer"] is None for r in records) > 0
+    assert summary.unparseable == expected == sum(r["answer"] is None for r in records) > 0
     assert not any(r["correct"] for r in records if r["answer"] is None)
     TRIED["model outputs (through the loop)"] += len(records)
 

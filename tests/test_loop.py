@@ -6,9 +6,12 @@ import pytest
 import torch
 from rich.console import Console
 
-from selftaught.loop import derive_seed, mark_valid, run, train_steps, weights_checksum
+from selftaught.loop import run
+from selftaught.loop.schedule import derive_seed, train_steps
+from selftaught.loop.training import weights_checksum
 from selftaught.models.base_model import base_model_path
 from selftaught.progress import Reporter
+from selftaught.rollout import mark_valid
 from selftaught.store import RunStore, read_jsonl
 from tests.conftest import interrupt_before_training
 
@@ -56,7 +59,7 @@ def test_run_writes_every_file_and_metric_key(finished_run):
         assert row["valid_accuracy"] <= row["accuracy"]
     for n in (1, 2):
         it = out / f"iter_{n:04d}"
-        samples = read_jsonl(it / "samples.jsonl.gz")
+        samples = RunStore(out).samples(n)
         assert {"problem_id", "prompt", "completion", "answer", "correct", "hinted"} <= samples[
             0
         ].keys()
@@ -73,7 +76,7 @@ def test_run_writes_every_file_and_metric_key(finished_run):
 def test_rationalization_retries_exactly_the_failures_with_the_hint(finished_run):
     _, out, rows = finished_run
     for n in (1, 2):
-        samples = read_jsonl(out / f"iter_{n:04d}" / "samples.jsonl.gz")
+        samples = RunStore(out).samples(n)
         failed = {s["problem_id"] for s in samples if not s["hinted"] and not s["correct"]}
         hinted = [s for s in samples if s["hinted"]]
         assert {s["problem_id"] for s in hinted} == failed

@@ -33,7 +33,7 @@ def test_every_preset_runs_two_rounds_and_logs_its_metrics(tmp_path, toy_raw, me
         assert 0 <= row["pass@k"]["1"] <= row["pass@k"]["4"] <= 1
     store = RunStore(tmp_path / method)
     for n in (1, 2):
-        samples = [s for s in read_jsonl(store.iter_dir(n) / "samples.jsonl.gz")]
+        samples = store.samples(n)
         unhinted = [s for s in samples if not s["hinted"]]
         assert len(unhinted) == rows[n]["problems"] * config.sampling.num_samples
         assert all(s["reward"] == float(s["correct"]) for s in samples)  # no reward model
@@ -128,7 +128,7 @@ def test_with_a_reward_model_samples_carry_its_scores(tmp_path, toy_raw, kind):
     assert (store.reward_model_dir / "model.safetensors").exists()
     assert store.stats(0)["reward"]["examples"] == config.task.train_size * 2
     for n in (1, 2):
-        for s in read_jsonl(store.iter_dir(n) / "samples.jsonl.gz"):
+        for s in store.samples(n):
             expected_steps = 1 if kind == "outcome" else len(s["step_scores"])
             assert len(s["step_scores"]) == expected_steps >= 1
             assert all(0 <= x <= 1 for x in s["step_scores"])

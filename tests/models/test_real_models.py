@@ -211,7 +211,7 @@ def test_the_loop_runs_a_data_task_on_a_real_architecture_with_lora(qwen, tmp_pa
     store = RunStore(tmp_path / "run")
     assert [r["iteration"] for r in rows] == [0, 1]
     assert is_adapter(store.model_dir(1))
-    samples = read_jsonl(store.iter_dir(1) / "samples.jsonl.gz")
+    samples = store.samples(1)
     hinted = [s for s in samples if s["hinted"]]
     assert hinted and all("Hint" in s["prompt"] for s in hinted)
     train = read_jsonl(store.iter_dir(1) / "train.jsonl")
