@@ -20,10 +20,10 @@ from selftaught import bstar, environment, metrics, selection
 from selftaught.config import ConfigError, RunConfig
 from selftaught.models.base_model import base_model_path
 from selftaught.models.reward import HFRewardModel, RewardExample, train_reward_model
-from selftaught.models.sampling import HFSampler, Sampler, SamplingStats, make_sampler
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
+from selftaught.samplers import HFSampler, Sampler, SamplingStats, make_sampler
 from selftaught.store import RunStore, config_diff, read_jsonl, write_jsonl
 from selftaught.tasks import Example, Problem, Task, build_task
 from selftaught.tracking import Tracker

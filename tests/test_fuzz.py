@@ -604,8 +604,8 @@ def test_unparseable_outputs_are_counted_by_the_loop(tmp_path):
     """Through the loop's own sampling code, with a sampler that returns fixed texts (the
     tiny model cannot be made to write these): every None answer is counted unparseable."""
     from selftaught.loop import Loop
-    from selftaught.models.sampling import Generation, SamplingStats
     from selftaught.progress import Reporter
+    from selftaught.samplers import Generation, SamplingStats
     from tests.conftest import TOY
 
     texts = ["", "garbage", "<scratch>\n1 + 2", "</scratch>\n٣", "</scratch>\n3", "\x00" * 9]
