@@ -15,9 +15,9 @@ from pathlib import Path
 from selftaught import bstar
 from selftaught.config import RunConfig
 from selftaught.models.reward import HFRewardModel
-from selftaught.models.sampling import HFSampler, Sampler, SamplingStats
 from selftaught.progress import Reporter
 from selftaught.records import EvalResult, RolloutStats, SampleRecord
+from selftaught.samplers import HFSampler, Sampler, SamplingStats
 from selftaught.tasks import Problem, Task
 from selftaught.training_data import steps_valid
 

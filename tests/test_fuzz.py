@@ -603,9 +603,9 @@ def test_model_outputs_never_crash_and_are_counted_unparseable(capsys):
 def test_unparseable_outputs_are_counted_by_the_loop(tmp_path):
     """Through the loop's own sampling code, with a sampler that returns fixed texts (the
     tiny model cannot be made to write these): every None answer is counted unparseable."""
-    from selftaught.models.sampling import Generation, SamplingStats
     from selftaught.progress import Reporter
     from selftaught.rollout import Rollout
+    from selftaught.samplers import Generation, SamplingStats
 
     texts = ["", "garbage", "<scratch>\n1 + 2", "</scratch>\n٣", "</scratch>\n3", "\x00" * 9]
 

@@ -13,7 +13,7 @@ from tests.conftest import interrupt_before_training
 
 
 def row(n: int, accuracy: float | None = None) -> dict:
-    """A metrics row shaped as the eval phase writes it (records.MetricsRow) (a B-STaR round with pass@k)."""
+    """A metrics row as the eval phase writes it (records.MetricsRow): a B-STaR round."""
     return {
         "iteration": n,
         "method": "bstar",

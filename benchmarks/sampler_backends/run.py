@@ -42,7 +42,7 @@ def measure(backend, model, prompts, args, threads: int | None = None) -> dict:
     import torch
 
     from selftaught.config import SamplingConfig
-    from selftaught.models.sampling import make_sampler
+    from selftaught.samplers import make_sampler
 
     default_threads = torch.get_num_threads()
     if threads:

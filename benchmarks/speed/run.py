@@ -44,9 +44,9 @@ from pathlib import Path
 import torch
 
 from selftaught.models.loading import load_model, load_tokenizer
-from selftaught.models.sampling import HFSampler, _generated_length
 from selftaught.models.tiny import save_new_tiny
 from selftaught.models.training import HFTrainer
+from selftaught.samplers.hf import HFSampler, _generated_length
 from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent

@@ -9,11 +9,11 @@ from functools import cached_property
 from pathlib import Path
 
 from selftaught.config import RunConfig
-from selftaught.loop.engines import SamplerPool
 from selftaught.loop.schedule import derive_seed
 from selftaught.models.reward import HFRewardModel
 from selftaught.progress import Reporter
 from selftaught.rollout import Rollout
+from selftaught.samplers.pool import SamplerPool
 from selftaught.store import RunStore
 from selftaught.tasks import Problem, Task
 from selftaught.tracking import Tracker

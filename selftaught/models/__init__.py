@@ -1,4 +1,5 @@
-"""The heavy parts, each behind a small interface: sampling, training, the built-in model."""
+"""The heavy parts, each behind a small interface: training, the reward model, the built-in
+model (sampling is in selftaught.samplers)."""
 
 from transformers.utils import logging as _hf_logging
 

@@ -12,10 +12,10 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from selftaught.config import LoraConfig
 from selftaught.models.loading import is_adapter, load_model, load_tokenizer, render_prompt
-from selftaught.models.sampling import HFSampler
 from selftaught.models.tiny import build_tokenizer, save_new_tiny
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer, encode
+from selftaught.samplers import HFSampler
 from selftaught.tasks import Example
 
 ROOT = Path(__file__).resolve().parents[2]

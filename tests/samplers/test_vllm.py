@@ -94,7 +94,7 @@ def make_adapter(base: Path, path: Path) -> Path:
 
 
 def hf_greedy(path):
-    from selftaught.models.sampling import HFSampler
+    from selftaught.samplers import HFSampler
 
     out, _ = HFSampler(path, batch_size=8, max_new_tokens=MAX_NEW).generate(PROMPTS, 1, 0.0, 0)
     return [[g.text, g.tokens] for (g,) in out]
@@ -133,34 +133,9 @@ def test_samples_n_per_prompt_reproducibly_with_progress(scenario):
     assert result["many"] == [4] * len(MANY)
 
 
-def test_factory_builds_the_configured_hf_sampler(tmp_path):
-    from selftaught.config import SamplingConfig
-    from selftaught.models.sampling import HFSampler, make_sampler
-    from selftaught.models.tiny import save_new_tiny
-
-    path = save_new_tiny(tmp_path / "m", 32, 2, 2, seed=0)
-    config = SamplingConfig(max_new_tokens=7, batch_size=5, top_p=0.9)
-    sampler = make_sampler(config, path, batch_size=3)
-    assert isinstance(sampler, HFSampler)
-    assert (sampler.batch_size, sampler.max_new_tokens, sampler.top_p) == (3, 7, 0.9)
-
-
-def test_factory_names_the_extra_to_install_when_vllm_is_missing(tmp_path):
-    from selftaught.config import SamplingConfig
-    from selftaught.models.sampling import BackendNotInstalled, make_sampler
-
-    if importlib.util.find_spec("vllm") is not None:
-        pytest.skip("vLLM is installed in this Python")
-    with pytest.raises(BackendNotInstalled, match=r"pip install 'selftaught\[vllm\]'"):
-        make_sampler(SamplingConfig(backend="vllm"), tmp_path)
-    ray_vllm = SamplingConfig(backend="ray", ray_backend="vllm")
-    with pytest.raises(BackendNotInstalled, match="vllm"):
-        make_sampler(ray_vllm, tmp_path)
-
-
 def _child(request_file: str, result_file: str) -> None:
     """The scenario, in a Python that has vLLM."""
-    from selftaught.models.vllm_sampler import VLLMSampler
+    from selftaught.samplers.vllm import VLLMSampler
 
     req = json.loads(Path(request_file).read_text())
 

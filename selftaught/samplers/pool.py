@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selftaught.config import RunConfig
-from selftaught.models.sampling import Sampler, make_sampler
+from selftaught.samplers.base import EngineSampler, Sampler
+from selftaught.samplers.factory import make_sampler
 
 
 @dataclass
 class SamplerPool:
+    """The samplers of one run (``get``), and the engine it keeps (``close``)."""
+
     config: RunConfig
-    _engine: Sampler | None = None  # a vllm or ray sampler, kept across phases
+    _engine: EngineSampler | None = None  # a vllm or ray sampler, kept across phases
     _engine_model: Path | None = None
 
     def get(self, model: Path, batch_size: int | None = None) -> Sampler:

@@ -1,7 +1,7 @@
 import pytest
 
-from selftaught.models.sampling import HFSampler, _cut_at_stop, _generated_length
 from selftaught.models.tiny import save_new_tiny
+from selftaught.samplers.hf import HFSampler, _cut_at_stop, _generated_length
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from selftaught.config import SamplingConfig
-from selftaught.models.ray_sampler import shard_seed, split
-from selftaught.models.sampling import HFSampler, make_sampler
+from selftaught.samplers import HFSampler, make_sampler
+from selftaught.samplers.ray import shard_seed, split
 from selftaught.tasks import AdditionTask
 
 MAX_NEW = 64
@@ -55,7 +55,7 @@ def sampler(base):
 def test_factory_starts_two_workers_on_a_local_cluster(sampler):
     import ray
 
-    from selftaught.models.ray_sampler import RaySampler
+    from selftaught.samplers.ray import RaySampler
 
     assert isinstance(sampler, RaySampler)
     assert sampler.started_cluster
@@ -97,7 +97,7 @@ def test_no_prompts_no_work(sampler):
 def test_a_sampler_that_joined_a_running_cluster_leaves_it_running(sampler, base):
     import ray
 
-    from selftaught.models.ray_sampler import RaySampler
+    from selftaught.samplers.ray import RaySampler
 
     # the local cluster's two CPUs are the first sampler's: this worker asks for none
     joined = RaySampler(base, workers=1, cpus_per_worker=0, sampler_kwargs={"max_new_tokens": 8})
