@@ -22,7 +22,7 @@ from selftaught.config import DataTaskConfig, resolve
 from selftaught.tasks.base import Problem
 from selftaught.tasks.code import CodeTask, Limits, extract_program
 from selftaught.tasks.data import DataError
-from tests.test_sandbox import marked_processes
+from tests.sandbox.test_run import marked_processes
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "code_problems.jsonl"
 FAST = Limits(cpu_seconds=1, wall_seconds=2, memory_mb=128, max_output_bytes=10_000)

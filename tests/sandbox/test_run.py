@@ -16,8 +16,8 @@ from unittest import mock
 
 import pytest
 
-from selftaught import sandbox
-from selftaught.sandbox import SandboxError, isolation, passes_tests, run_program, same_output
+from selftaught.sandbox import SandboxError, isolation, run_program
+from selftaught.sandbox import run as sandbox  # the module whose _LAYERS the tests narrow
 
 MARKER = f"selftaught-hostile-{uuid.uuid4().hex}"  # names this run's files and processes
 
@@ -270,19 +270,6 @@ def test_raising_program_is_an_error():
     result = run_program("print('partial')\n1 / 0\n")
     assert (result.status, result.returncode, result.stdout) == ("error", 1, "partial\n")
     assert "ZeroDivisionError" in result.stderr
-
-
-def test_passes_tests_compares_stripped_lines_and_stops_at_first_failure(monkeypatch):
-    add = "a, b = map(int, input().split())\nprint(a + b, ' ')\n"
-    tests = [("1 2\n", "3\n"), ("10 5", "  15")]
-    assert passes_tests(add, tests)
-    assert not passes_tests(add.replace("a + b", "a - b"), tests)
-    assert not passes_tests("raise SystemExit(3)", tests)
-    assert same_output("1\n 2 \n\n", "1\n2") and not same_output("1 2", "1\n2")
-    calls, real = [], sandbox.run_program
-    monkeypatch.setattr(sandbox, "run_program", lambda *a, **k: calls.append(a) or real(*a, **k))
-    assert not passes_tests(add, [("1 2", "4"), ("1 2", "3")])
-    assert len(calls) == 1
 
 
 # -- which layers, and the fallbacks --------------------------------------------------------------
