@@ -19,12 +19,12 @@ and ``metric_modiacc_auto.py``). Followed here:
   the best, so ties go to the lowest tau; temperatures 0.50..1.20 in steps of 0.05, best
   picked with ``list.index(max(...))`` over an ascending list, so ties go to the lowest T.
 
-Where this module (and DESIGN.md §1) differs from the official code:
+Where this module differs from the official code:
 
 - The official selection also caps the responses kept per query at ``m`` (highest score
   first), with ``m`` the smallest cap for which the total kept reaches a target size
   (``--valid_sample_size 3550`` on the 1k-query dev set), and de-duplicates after the cap.
-  Here there is no cap: every response above tau counts, as DESIGN.md describes.
+  Here there is no cap: every response above tau counts.
 - The official code adds the reference solution to every query as a correct candidate
   with ``s = 1.0``, so for tau < 1 no query is ever empty (:func:`with_references`, config
   key ``bstar.reference``). Officially it is the data set's human-written solution, which in
@@ -50,7 +50,7 @@ import math
 from bisect import bisect_left
 from itertools import accumulate
 
-N_STAR = 8  # official: a query with 8 correct kept responses has explored enough
+N_STAR = 8  # official: a query with 8 correct kept responses has explored enough (bstar.n_star)
 
 
 def reward_score(step_scores: list[float], correct: bool) -> float:
@@ -101,13 +101,6 @@ def _grid(lo: float, hi: float, step: float) -> list[float]:
 
 def thresholds(lo: float = -1.0, hi: float = 1.0, step: float = 0.01) -> list[float]:
     """The reward thresholds tau to sweep: -1.00, -0.99, ..., 1.00 (201 values) by default."""
-    return _grid(lo, hi, step)
-
-
-def temperatures(lo: float = 0.5, hi: float = 1.2, step: float = 0.05) -> list[float]:
-    """The sampling temperatures to try: 0.50, 0.55, ..., 1.20 (15 values) by default."""
-    if lo < 0:
-        raise ValueError(f"temperatures must be >= 0, got lo={lo}")
     return _grid(lo, hi, step)
 
 

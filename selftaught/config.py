@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from selftaught import bstar
+
 
 class ConfigError(ValueError):
     """A user's config is wrong; the message says where and what was expected."""
@@ -233,7 +235,9 @@ class BStarConfig(_Strict):
     """B-STaR's per-round search for the temperature and reward threshold (bstar.py)."""
 
     enabled: bool = Field(False, description="choose temperature and threshold every round")
-    n_star: int = Field(8, ge=1, description="correct responses per query that count as enough")
+    n_star: int = Field(
+        bstar.N_STAR, ge=1, description="correct responses per query that count as enough"
+    )
     queries: int = Field(64, ge=1, description="problems in each round's search subset")
     num_samples: int | None = Field(
         None, ge=1, description="samples per problem and temperature; none: sampling.num_samples"

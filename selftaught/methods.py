@@ -2,7 +2,7 @@
 under the user's config, so every behaviour stays one visible key a user can override.
 
 Add ``reward.enabled: true`` (and, outside B-STaR, a ``selection.threshold``) to any of
-them for its "w/ RM" variant (DESIGN §1)."""
+them for its "w/ RM" variant (B-STaR's Table 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN §5). Every file is written atomically (temp file, fsync,
+"""The run directory. Every file is written atomically (temp file, fsync,
 rename), and ``state.json`` moves on only after a phase's outputs are on disk, so a
 run killed at any moment resumes from the last completed phase.
 
@@ -77,6 +77,14 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_bytes(path, data)
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file the run wrote; a damaged one fails with ``RunDirError`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """The rows of a JSONL (or .jsonl.gz) file the run wrote; a damaged one fails with
     ``RunDirError`` naming the file and line."""
@@ -143,10 +151,7 @@ class RunStore:
         path = self.root / "environment.json"
         if not path.exists():  # a run started before this file existed
             return []
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        entries = read_json(path)
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise RunDirError(f"{path}: damaged: expected a list of objects")
         return entries
@@ -170,10 +175,7 @@ class RunStore:
                     f"it started; start it again with `selftaught run CONFIG --out {self.root}`"
                 )
             raise FileNotFoundError(f"{self.root}: no state.json, so not a run directory")
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        state = read_json(path)
         completed = state.get("completed") if isinstance(state, dict) else None
         if not isinstance(completed, list) or not all(isinstance(p, str) for p in completed):
             raise RunDirError(
@@ -344,10 +346,7 @@ class RunStore:
         path = self.iter_dir(iteration) / "stats.json"
         if not path.exists():
             return {}
-        try:
-            stats = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
+        stats = read_json(path)
         if not isinstance(stats, dict):
             raise RunDirError(f"{path}: damaged: expected a JSON object of phases")
         return stats
@@ -376,10 +375,7 @@ class RunStore:
         atomic_write_text(self.iter_dir(iteration) / METRICS, json.dumps(metrics) + "\n")
         rows = []
         for p in sorted(self.root.glob(f"iter_*/{METRICS}")):
-            try:
-                rows.append(json.loads(p.read_text(encoding="utf-8")))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise RunDirError(f"{p}: damaged: not JSON ({err})") from None
+            rows.append(read_json(p))
         write_jsonl(self.root / "metrics.jsonl", rows)
 
     def metrics(self) -> list[dict]:

@@ -59,17 +59,11 @@ def test_threshold_grid_has_201_exact_values():
     assert all(b > a for a, b in zip(grid, grid[1:], strict=False))
 
 
-def test_temperature_grid_is_the_official_15_values():
-    assert bstar.temperatures() == [
-        0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2,
-    ]  # fmt: skip
-
-
 def test_grids_with_custom_bounds():
     assert bstar.thresholds(0.0, 1.0, 0.3) == [0.0, 0.3, 0.6, 0.9]  # never past hi
     assert bstar.thresholds(0.5, 0.5, 0.1) == [0.5]
-    assert bstar.temperatures(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]  # 0.1*3 drifts; this doesn't
-    assert len(bstar.temperatures(0.0, 2.0, 0.05)) == 41
+    assert bstar.thresholds(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]  # 0.1*3 drifts; this doesn't
+    assert len(bstar.thresholds(0.0, 2.0, 0.05)) == 41
 
 
 @pytest.mark.parametrize(
@@ -78,7 +72,6 @@ def test_grids_with_custom_bounds():
         (lambda: bstar.thresholds(0.0, 1.0, 0.0), "step must be positive"),
         (lambda: bstar.thresholds(0.0, 1.0, -0.1), "step must be positive"),
         (lambda: bstar.thresholds(1.0, 0.0, 0.1), "lo <= hi"),
-        (lambda: bstar.temperatures(-0.5, 1.0, 0.1), "temperatures must be >= 0"),
     ],
 )
 def test_grids_reject_bad_bounds(call, message):

@@ -1,4 +1,4 @@
-"""n-digit addition with the STaR scratchpad (DESIGN §3), byte-exact.
+"""n-digit addition with the STaR scratchpad of the paper's arithmetic runs, byte-exact.
 
 ``Input:\\n6 2 4 + 2 5 9\\nTarget:\\n<scratch>\\n6 2 4 + 2 5 9 , C: 0\\n2 + 5 , 3 C: 1\\n
 6 + 2 , 8 3 C: 0\\n, 8 8 3 C: 0\\n0 8 8 3\\n</scratch>\\n8 8 3``

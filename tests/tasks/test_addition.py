@@ -13,7 +13,7 @@ def full_text(task: AdditionTask, a: int, b: int) -> str:
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
-        (  # DESIGN §3, verbatim
+        (  # the paper's example, verbatim
             624,
             259,
             "Input:\n6 2 4 + 2 5 9\nTarget:\n<scratch>\n6 2 4 + 2 5 9 , C: 0\n2 + 5 , 3 C: 1\n"
@@ -124,7 +124,7 @@ def test_sizes_are_the_digit_counts():
     assert task.sizes == task.digit_counts == [2, 3, 4]
 
 
-GOLD_STEPS = [  # DESIGN §3's example, one step per line
+GOLD_STEPS = [  # the paper's example, one step per line
     "<scratch>\n",
     "6 2 4 + 2 5 9 , C: 0\n",
     "2 + 5 , 3 C: 1\n",
