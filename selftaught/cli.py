@@ -102,7 +102,7 @@ def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.training import TrainingError
     from selftaught.store import RunDirError
-    from selftaught.tasks.data import DataError
+    from selftaught.tasks.sources import DataError
 
     try:
         return start()

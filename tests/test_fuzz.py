@@ -705,7 +705,7 @@ def test_store_reads_damaged_files_as_run_dir_errors(tmp_path):
     TRIED["damaged run files"] += len(cases)
 
 
-# -- data files: the data loaders of selftaught/tasks/data.py ---------------------------------
+# -- data files: the data loaders of selftaught/tasks/sources.py ------------------------------
 def data_cases(rng: random.Random) -> dict[str, bytes]:
     good = json.dumps({"question": "What is 2 + 2?", "answer": "4"})
     line = good.encode() + b"\n"
@@ -731,7 +731,7 @@ def data_cases(rng: random.Random) -> dict[str, bytes]:
 
 def test_data_files_fail_with_file_and_line_or_load(tmp_path):
     from selftaught.tasks import build_task
-    from selftaught.tasks.data import DataError
+    from selftaught.tasks.sources import DataError
 
     rng = random.Random(4)
     outcomes: Counter = Counter()

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from selftaught.tasks.answers import extract_string, normalize_label, normalize_string
 from selftaught.tasks.base import Problem
 from selftaught.tasks.choice import ChoiceTask
-from selftaught.tasks.data import DataTask, Record
+from selftaught.tasks.data import DataTask
 from selftaught.tasks.gsm8k import GSM8KTask
 from selftaught.tasks.math_task import MathTask
+from selftaught.tasks.sources import Record
 
 if TYPE_CHECKING:
     from selftaught.config import DataTaskConfig

@@ -21,7 +21,7 @@ import pytest
 from selftaught.config import DataTaskConfig, resolve
 from selftaught.tasks.base import Problem
 from selftaught.tasks.code import CodeTask, Limits, extract_program
-from selftaught.tasks.data import DataError
+from selftaught.tasks.sources import DataError
 from tests.test_sandbox import marked_processes
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "code_problems.jsonl"

@@ -14,12 +14,13 @@ import pytest
 
 from selftaught.config import DataTaskConfig, RunConfig
 from selftaught.tasks import TASKS, build_task
-from selftaught.tasks.answers import MathVerifier, format_number
+from selftaught.tasks.answers import format_number
 from selftaught.tasks.choice import ARCTask, CommonsenseQATask
-from selftaught.tasks.data import DataError, read_json, read_jsonl
 from selftaught.tasks.gsm8k import GSM8KTask, rationale_of
 from selftaught.tasks.jsonl import JsonlTask
 from selftaught.tasks.math_task import MathTask
+from selftaught.tasks.math_verifier import MathVerifier
+from selftaught.tasks.sources import DataError, read_json, read_jsonl
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 BAD = FIXTURES / "bad"
