@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from abc import abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,8 +79,9 @@ class DataTask(Task):
             log.warning("%s: few-shot exemplars repeat held-out problems %s", self.name, shared)
 
     # -- rows -> problems ------------------------------------------------------------------
+    @abstractmethod
     def problem(self, record: Record, role: str) -> Problem:
-        raise NotImplementedError
+        """The problem of one row; ``role`` (``train``/``eval``) makes positional ids."""
 
     def _problems(self, records: list[Record], role: str) -> list[Problem]:
         problems = [self.problem(r, role) for r in records]
@@ -155,12 +157,6 @@ class DataTask(Task):
     def own_part(completion: str) -> str:
         """The completion up to where it runs on into a new ``Question:`` of its own."""
         return completion.split(RUN_ON, 1)[0]
-
-    def extract_answer(self, completion: str) -> str | None:
-        raise NotImplementedError
-
-    def is_correct(self, answer: str | None, problem: Problem) -> bool:
-        raise NotImplementedError
 
     # -- steps --------------------------------------------------------------------------------
     def steps(self, completion: str) -> list[str]:
