@@ -159,7 +159,7 @@ def evaluate(
     cfg = _config(config, set_, quiet)
     if not (model / "config.json").exists():
         _fail(f"{model}: not a checkpoint directory (no config.json)")
-    task = build_task(cfg)
+    task = build_task(cfg.task)
     results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()
@@ -199,7 +199,7 @@ def refilter(
         config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
     except ConfigError as err:
         _fail(str(err))
-    task = build_task(config)
+    task = build_task(config.task)
     rows, chosen = training_set(config, task, task.train_problems(), read_jsonl(samples))
     out = out or store.iter_dir(iteration) / "refiltered.jsonl"
     write_jsonl(out, rows)
@@ -260,8 +260,8 @@ def tasks() -> None:
     """List the tasks."""
     from selftaught.tasks import TASKS
 
-    for name, about in TASKS.items():
-        print(f"{name:<12} {about}")
+    for name, entry in TASKS.items():
+        print(f"{name:<12} {entry.about}")
 
 
 @app.command()

@@ -587,7 +587,7 @@ def _run(store: RunStore, config: RunConfig, resume: bool, reporter: Reporter | 
         # change a kill interrupted; clears the temp files of a killed writer
         store.prepare_resume()
         config = _stored_config(store, config)
-    task = build_task(config)  # a bad data file fails here, before a new run is written
+    task = build_task(config.task)  # a bad data file fails here, before a new run is written
     if not resume:
         store.create(config)
     reporter = reporter or Reporter(quiet=config.quiet)

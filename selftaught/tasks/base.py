@@ -7,6 +7,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selftaught.config import TaskConfig
 
 SCRATCH_OPEN = "<scratch>\n"
 SCRATCH_CLOSE = "</scratch>"
@@ -39,6 +44,12 @@ class Task(ABC):
     # step_labels judge each step by the task's own rules (synthetic tasks), rather than
     # give every step the outcome (data tasks): then a right answer can be told from a lucky one
     step_gold: bool = False
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: TaskConfig, base_dir: Path | None = None) -> Task:
+        """The task of ``config`` (its section of the run config); ``base_dir``: where
+        relative data paths start (None: the working directory)."""
 
     @abstractmethod
     def train_problems(self) -> list[Problem]: ...

@@ -78,6 +78,10 @@ class DataTask(Task):
         if shared:
             log.warning("%s: few-shot exemplars repeat held-out problems %s", self.name, shared)
 
+    @classmethod
+    def from_config(cls, config: DataTaskConfig, base_dir: Path | None = None) -> DataTask:
+        return cls(config, base_dir)
+
     # -- rows -> problems ------------------------------------------------------------------
     @abstractmethod
     def problem(self, record: Record, role: str) -> Problem:

@@ -295,7 +295,7 @@ JSONL_FIXTURES = {  # answer_type: the fixture and its field names
 
 
 def jsonl_task(answer_type: str):
-    return JsonlTask(
+    return JsonlTask.from_config(
         cfg("jsonl", eval_size=1, answer_type=answer_type, **JSONL_FIXTURES[answer_type])
     )
 
