@@ -89,7 +89,7 @@ def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.training import TrainingError
     from selftaught.store import RunDirError
-    from selftaught.tasks.data import DataError
+    from selftaught.tasks.sources import DataError
 
     try:
         return start()
@@ -146,7 +146,7 @@ def evaluate(
     cfg = _config(config, set_, quiet)
     if not (model / "config.json").exists():
         _fail(f"{model}: not a checkpoint directory (no config.json)")
-    task = build_task(cfg)
+    task = build_task(cfg.task)
     results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()
@@ -185,7 +185,7 @@ def refilter(
         config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
     except ConfigError as err:
         _fail(str(err))
-    task = build_task(config)
+    task = build_task(config.task)
     rows, chosen = training_set(config, task, task.train_problems(), store.samples(iteration))
     out = out or store.iter_dir(iteration) / "refiltered.jsonl"
     write_jsonl(out, rows)
@@ -246,8 +246,8 @@ def tasks() -> None:
     """List the tasks."""
     from selftaught.tasks import TASKS
 
-    for name, about in TASKS.items():
-        print(f"{name:<12} {about}")
+    for name, entry in TASKS.items():
+        print(f"{name:<12} {entry.about}")
 
 
 @app.command()

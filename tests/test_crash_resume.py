@@ -315,7 +315,7 @@ def test_kill_between_the_samples_write_and_the_state_write_of_rationalize(tmp_p
         rows = read_jsonl(reference / "iter_0001" / name)
         write_jsonl(store.iter_dir(1) / name, rows)
     store.complete(1, "sample", RunStore(reference).stats(1)["sample"])
-    task = build_task(config)
+    task = build_task(config.task)
     rationalize(RunContext(config, store, task, base_model_path(config), Reporter(quiet=True)), 1)
     assert store.samples(1) == RunStore(reference).samples(1)
 

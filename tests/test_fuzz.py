@@ -699,7 +699,7 @@ def test_store_reads_damaged_files_as_run_dir_errors(tmp_path):
     TRIED["damaged run files"] += len(cases)
 
 
-# -- data files: the data loaders of selftaught/tasks/data.py ---------------------------------
+# -- data files: the data loaders of selftaught/tasks/sources.py ------------------------------
 def data_cases(rng: random.Random) -> dict[str, bytes]:
     good = json.dumps({"question": "What is 2 + 2?", "answer": "4"})
     line = good.encode() + b"\n"
@@ -725,7 +725,7 @@ def data_cases(rng: random.Random) -> dict[str, bytes]:
 
 def test_data_files_fail_with_file_and_line_or_load(tmp_path):
     from selftaught.tasks import build_task
-    from selftaught.tasks.data import DataError
+    from selftaught.tasks.sources import DataError
 
     rng = random.Random(4)
     outcomes: Counter = Counter()
@@ -738,7 +738,7 @@ def test_data_files_fail_with_file_and_line_or_load(tmp_path):
             "base": {"max_size": 1},
         }
         try:
-            build_task(resolve(raw))
+            build_task(resolve(raw).task)
             outcomes["loaded"] += 1
         except DataError as err:
             assert str(path) in str(err), (name, str(err))
@@ -775,7 +775,7 @@ def test_a_huge_valid_line_loads(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     raw = {"task": {"name": "jsonl", "path": str(path), "eval_size": 1}, "base": {"max_size": 1}}
-    task = build_task(resolve(raw))
+    task = build_task(resolve(raw).task)
     assert len(task.train_problems()) + len(task.eval_problems()) == 4
     TRIED["data files"] += 1
 

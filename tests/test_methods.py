@@ -79,7 +79,7 @@ def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw, r
     config = resolve(toy_method(toy_raw, "bstar", bstar={"reference": reference}))
     rows = run(config, tmp_path / "bstar")
     store = RunStore(tmp_path / "bstar")
-    task = build_task(config)
+    task = build_task(config.task)
     for n in (1, 2):
         search = store.stats(n)["search"]
         assert search["temperature"] in (0.6, 1.2)

@@ -79,7 +79,7 @@ def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
         start = time.perf_counter()
         rows = run(config, out, resume=resume, reporter=Reporter(quiet=True))
         print(f"{name} seed {seed}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
-    task = build_task(config)
+    task = build_task(config.task)
     if config.task.name == "expression":
         questions = {p.id: p.question for p in task.train_problems()}
         for row in rows[1:]:

@@ -38,7 +38,7 @@ def run(
         changes = []
         if resume:
             config, changes = _resume(store, config, overrides)
-        task = build_task(config)  # a bad data file fails here, before a new run is written
+        task = build_task(config.task)  # a bad data file fails here, before a new run is written
         if not resume:
             store.create(config)
         reporter = reporter or Reporter(quiet=config.quiet or quiet)

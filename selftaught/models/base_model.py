@@ -94,7 +94,7 @@ def _replace(new: Path, path: Path) -> None:
 
 
 def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
-    task = build_task(config)
+    task = build_task(config.task)
     b = config.base
     short = [n for n in task.sizes if n <= b.max_size]
     longer = [n for n in task.sizes if n > b.max_size]

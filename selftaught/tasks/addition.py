@@ -7,9 +7,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selftaught.tasks.base import Example, Problem, label_steps
 from selftaught.tasks.scratchpad import DIGITS, ScratchpadTask
+
+if TYPE_CHECKING:
+    from selftaught.config import AdditionTaskConfig
 
 
 def spaced(number: int | str) -> str:
@@ -64,6 +69,11 @@ class AdditionTask(ScratchpadTask):
         self.seed = seed
         self._eval = self._draw_eval()
         self._held_out = {(p.question) for p in self._eval}
+
+    @classmethod
+    def from_config(cls, config: AdditionTaskConfig, base_dir: Path | None = None) -> AdditionTask:
+        c = config
+        return cls(c.min_digits, c.max_digits, c.train_size, c.eval_size, c.seed)
 
     # -- problems -----------------------------------------------------------------
     def _pair_space(self, n: int) -> int:

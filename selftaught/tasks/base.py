@@ -4,9 +4,14 @@ for process reward models. Pure: no model, no torch."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selftaught.config import TaskConfig
 
 SCRATCH_OPEN = "<scratch>\n"
 SCRATCH_CLOSE = "</scratch>"
@@ -29,9 +34,10 @@ class Example:
     completion: str
 
 
-class Task(Protocol):
-    """The interface of a task. Tasks subclass it for its defaults, ``is_correct_many`` and
-    ``reference``."""
+class Task(ABC):
+    """The interface of a task. What every task must define is abstract, so a task that
+    forgets one fails when it is built, not by scoring every sample wrong; the defaults
+    (``is_correct_many``, ``reference``) are here."""
 
     name: str
     sizes: list[int]  # the difficulty buckets' sizes (digits, terms), smallest first
@@ -39,21 +45,34 @@ class Task(Protocol):
     # give every step the outcome (data tasks): then a right answer can be told from a lucky one
     step_gold: bool = False
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: TaskConfig, base_dir: Path | None = None) -> Task:
+        """The task of ``config`` (its section of the run config); ``base_dir``: where
+        relative data paths start (None: the working directory)."""
+
+    @abstractmethod
     def train_problems(self) -> list[Problem]: ...
 
+    @abstractmethod
     def eval_problems(self) -> list[Problem]: ...
 
+    @abstractmethod
     def seed_examples(
         self, count: int, sizes: list[int], hinted_fraction: float, salt: str = "seed"
     ) -> list[Example]:
-        """Worked examples for the base model, never from the eval set."""
+        """Worked examples for the base model, never from the eval set. Only a synthetic
+        task can write them; a data task raises NotImplementedError saying what to do."""
 
+    @abstractmethod
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
 
+    @abstractmethod
     def extract_answer(self, completion: str) -> str | None:
         """The answer in normal form, or None when the completion has no parseable answer."""
 
+    @abstractmethod
     def is_correct(self, answer: str | None, problem: Problem) -> bool: ...
 
     def is_correct_many(self, answers: list[str | None], problems: list[Problem]) -> list[bool]:
@@ -61,6 +80,7 @@ class Task(Protocol):
         (math-verify, programs in the sandbox) spread them over worker processes."""
         return [self.is_correct(a, p) for a, p in zip(answers, problems, strict=True)]
 
+    @abstractmethod
     def leaks_hint(self, completion: str) -> bool:
         """True when a completion mentions the hint, which must never reach training."""
 
@@ -70,9 +90,11 @@ class Task(Protocol):
         (``bstar.reference``), as the official code does with the data set's solution."""
         return problem.reference
 
+    @abstractmethod
     def steps(self, completion: str) -> list[str]:
         """The completion as reasoning steps; ``"".join(steps) == completion``, never empty."""
 
+    @abstractmethod
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
         """One label per step: True until the first invalid step, False from it on."""
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from selftaught.tasks.answers import LETTERS, extract_choice, normalize_label
 from selftaught.tasks.base import Problem
-from selftaught.tasks.data import DataTask, Record
+from selftaught.tasks.data import DataTask
+from selftaught.tasks.sources import Record
 
 INSTRUCTION = (
     "Answer the multiple-choice question step by step. "

@@ -8,7 +8,7 @@ and a temporary directory as the only writable place, its whole process tree kil
 end), never in this process: ``extract_answer`` only compiles the code (no execution) to
 tell a program from text that is not one.
 
-Rows (``task.path`` / ``task.eval_path``: JSONL, JSON or Parquet, read by ``tasks.data``):
+Rows (``task.path`` / ``task.eval_path``: JSONL, JSON or Parquet, read by ``tasks.sources``):
 
 - ``question``: the statement;
 - ``tests``: a list of ``{"input": str, "output": str}``; or, as APPS ships it,
@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING
 
 from selftaught.sandbox import passes_tests
 from selftaught.tasks.base import Problem
-from selftaught.tasks.data import DataTask, Record
+from selftaught.tasks.data import DataTask
+from selftaught.tasks.sources import Record, excerpt
 
 if TYPE_CHECKING:
     from selftaught.config import DataTaskConfig
@@ -117,7 +118,7 @@ def parse_tests(record: Record) -> list[dict]:
         for i, test in enumerate(tests):
             if not isinstance(test, dict) or not {"input", "output"} <= set(test):
                 raise record.fail(
-                    f"field 'tests': item {i} is {_short(test)}; expected an object "
+                    f"field 'tests': item {i} is {excerpt(test)}; expected an object "
                     '{"input": "...", "output": "..."}'
                 )
             out.append(
@@ -165,7 +166,7 @@ def first_solution(record: Record) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        raise record.fail(f"field 'solutions' is {_short(raw)}; expected a list of programs")
+        raise record.fail(f"field 'solutions' is {excerpt(raw)}; expected a list of programs")
     return next((p for p in raw if p.strip()), None)
 
 
@@ -173,13 +174,8 @@ def _text(record: Record, value) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "\n".join(value)
     if not isinstance(value, str):
-        raise record.fail(f"a test's input or output is {_short(value)}; expected a string")
+        raise record.fail(f"a test's input or output is {excerpt(value)}; expected a string")
     return value
-
-
-def _short(value) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @lru_cache(maxsize=4096)

@@ -44,6 +44,8 @@ judge the rationale itself.
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selftaught.tasks.base import (
     SCRATCH_CLOSE,
@@ -54,6 +56,9 @@ from selftaught.tasks.base import (
     split_steps,
 )
 from selftaught.tasks.scratchpad import DIGITS, ScratchpadTask
+
+if TYPE_CHECKING:
+    from selftaught.config import ExpressionTaskConfig
 
 OPERATORS = ("+", "*")
 
@@ -207,6 +212,13 @@ class ExpressionTask(ScratchpadTask):
         self.seed = seed
         self._eval = self._draw_eval()
         self._held_out = {p.question for p in self._eval}
+
+    @classmethod
+    def from_config(
+        cls, config: ExpressionTaskConfig, base_dir: Path | None = None
+    ) -> ExpressionTask:
+        c = config
+        return cls(c.min_terms, c.max_terms, c.train_size, c.eval_size, c.seed)
 
     # -- problems -----------------------------------------------------------------
     @staticmethod

@@ -15,7 +15,8 @@ import re
 
 from selftaught.tasks.answers import extract_number, gsm8k_gold, normalize_number, numbers_equal
 from selftaught.tasks.base import Problem
-from selftaught.tasks.data import DataTask, Record
+from selftaught.tasks.data import DataTask
+from selftaught.tasks.sources import Record
 
 INSTRUCTION = (
     "Solve the math word problem step by step. "

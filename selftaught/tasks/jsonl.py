@@ -19,27 +19,39 @@ from typing import TYPE_CHECKING
 from selftaught.tasks.answers import extract_string, normalize_label, normalize_string
 from selftaught.tasks.base import Problem
 from selftaught.tasks.choice import ChoiceTask
-from selftaught.tasks.data import DataTask, Record
+from selftaught.tasks.data import DataTask
 from selftaught.tasks.gsm8k import GSM8KTask
 from selftaught.tasks.math_task import MathTask
+from selftaught.tasks.sources import Record
 
 if TYPE_CHECKING:
     from selftaught.config import DataTaskConfig
 
 
-class JsonlNumberTask(GSM8KTask):
+class JsonlTask(DataTask):
+    """The ``jsonl`` task: one class per ``task.answer_type``, all under this name;
+    ``JsonlTask.from_config`` builds the one the config asks for."""
+
     name = "jsonl"
+
+    @classmethod
+    def from_config(cls, config: DataTaskConfig, base_dir: Path | None = None) -> DataTask:
+        if cls is JsonlTask:
+            return KINDS[config.answer_type].from_config(config, base_dir)
+        return super().from_config(config, base_dir)
+
+
+class JsonlNumberTask(JsonlTask, GSM8KTask):
     instruction = (
         'Solve the problem step by step. End with a line "The answer is N." where N is a number.'
     )
 
 
-class JsonlMathTask(MathTask):
-    name = "jsonl"
+class JsonlMathTask(JsonlTask, MathTask):
+    pass
 
 
-class JsonlStringTask(DataTask):
-    name = "jsonl"
+class JsonlStringTask(JsonlTask):
     instruction = 'Answer the question step by step. End with a line "The answer is X."'
 
     def problem(self, record: Record, role: str) -> Problem:
@@ -56,10 +68,9 @@ class JsonlStringTask(DataTask):
         return answer is not None and normalize_string(answer) == normalize_string(problem.answer)
 
 
-class JsonlChoiceTask(ChoiceTask):
+class JsonlChoiceTask(JsonlTask, ChoiceTask):
     """Choices from a ``choices`` field, or already listed in the question."""
 
-    name = "jsonl"
     answer_fields = ("answer", "answerKey")
 
     def problem(self, record: Record, role: str) -> Problem:
@@ -83,14 +94,9 @@ class JsonlChoiceTask(ChoiceTask):
         return any(self._labels(p.question) for p in self._train + self._eval)
 
 
-KINDS = {
+KINDS: dict[str, type[JsonlTask]] = {  # task.answer_type -> its class
     "number": JsonlNumberTask,
     "string": JsonlStringTask,
     "choice": JsonlChoiceTask,
     "math": JsonlMathTask,
 }
-
-
-def JsonlTask(config: DataTaskConfig, base: Path | None = None) -> DataTask:  # noqa: N802
-    """The task for ``config.answer_type``: a class per type, one name (``jsonl``)."""
-    return KINDS[config.answer_type](config, base)

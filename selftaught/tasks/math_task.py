@@ -13,7 +13,7 @@ The gold is ``gt_answer``, else ``answer``, else the last ``\\boxed{}`` of ``sol
 
 The model is asked to end with ``The answer is $\\boxed{X}$.``; its answer is the last
 ``\\boxed{}`` (else what follows ``The answer is``), compared with the gold by math-verify in
-worker processes (see ``answers.MathVerifier``: safe from any thread, with a deadline per
+worker processes (see ``math_verifier.MathVerifier``: safe from any thread, with a deadline per
 check). Every gold is parsed once at load time: a gold math-verify cannot turn into a sympy
 expression is *reported* (a warning with the problem ids, ``gold_unparseable``, and
 ``unparseable_checks`` counting the checks against it), and is still compared, as a
@@ -28,16 +28,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from selftaught.tasks.answers import (
-    MathVerifier,
-    extract_math,
-    last_boxed,
-    math_verify_installed,
-    normalize_string,
-    shared_verifier,
-)
+from selftaught.tasks.answers import extract_math, last_boxed, normalize_string
 from selftaught.tasks.base import Problem
-from selftaught.tasks.data import DataError, DataTask, Record, split_paragraphs
+from selftaught.tasks.data import DataTask, split_paragraphs
+from selftaught.tasks.math_verifier import MathVerifier, math_verify_installed, shared_verifier
+from selftaught.tasks.sources import DataError, Record
 
 if TYPE_CHECKING:
     from selftaught.config import DataTaskConfig

@@ -4,6 +4,8 @@ line. Each task brings its own problems, rationales and answer format."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from selftaught.tasks.base import Problem, Task, split_steps
 
 HINT_PREFIX = "Hint: "
@@ -14,6 +16,10 @@ class ScratchpadTask(Task):
     """Subclasses set ``sizes``, ``train_size``, ``_eval`` and define ``_draw``."""
 
     step_gold = True
+
+    @abstractmethod
+    def _draw(self, split: str, count: int, sizes: list[int], salt: str) -> list[Problem]:
+        """``count`` problems spread evenly over ``sizes``, none of them held out."""
 
     def train_problems(self) -> list[Problem]:
         return self._draw("train", self.train_size, self.sizes, "train")

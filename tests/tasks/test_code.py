@@ -21,7 +21,7 @@ import pytest
 from selftaught.config import DataTaskConfig, resolve
 from selftaught.tasks.base import Problem
 from selftaught.tasks.code import CodeTask, Limits, extract_program
-from selftaught.tasks.data import DataError
+from selftaught.tasks.sources import DataError
 from tests.sandbox.test_run import marked_processes
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "code_problems.jsonl"
@@ -213,7 +213,7 @@ def test_build_task_makes_a_code_task():
     cfg = resolve(
         {"task": {"name": "code", "path": str(FIXTURE), "eval_size": 2}, "base": {"max_size": 1}}
     )
-    assert isinstance(build_task(cfg), CodeTask)
+    assert isinstance(build_task(cfg.task), CodeTask)
 
 
 # -- hostile completions ------------------------------------------------------------------

@@ -349,7 +349,7 @@ def test_build_task_makes_an_expression_task_from_a_run_config():
         },
         seed=7,  # the run's seed varies sampling and training, not the data
     )
-    task = build_task(config)
+    task = build_task(config.task)
     assert isinstance(task, ExpressionTask)
     assert task.sizes == [3, 4] and task.seed == 2
     assert len(task.train_problems()) == 10 and len(task.eval_problems()) == 10

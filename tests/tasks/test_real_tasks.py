@@ -14,12 +14,13 @@ import pytest
 
 from selftaught.config import DataTaskConfig, RunConfig
 from selftaught.tasks import TASKS, build_task
-from selftaught.tasks.answers import MathVerifier, format_number
+from selftaught.tasks.answers import format_number
 from selftaught.tasks.choice import ARCTask, CommonsenseQATask
-from selftaught.tasks.data import DataError, read_json, read_jsonl
 from selftaught.tasks.gsm8k import GSM8KTask, rationale_of
 from selftaught.tasks.jsonl import JsonlTask
 from selftaught.tasks.math_task import MathTask
+from selftaught.tasks.math_verifier import MathVerifier
+from selftaught.tasks.sources import DataError, read_json, read_jsonl
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 BAD = FIXTURES / "bad"
@@ -294,7 +295,7 @@ JSONL_FIXTURES = {  # answer_type: the fixture and its field names
 
 
 def jsonl_task(answer_type: str):
-    return JsonlTask(
+    return JsonlTask.from_config(
         cfg("jsonl", eval_size=1, answer_type=answer_type, **JSONL_FIXTURES[answer_type])
     )
 
@@ -366,7 +367,7 @@ def test_build_task_names_every_data_task():
             "model": {"name_or_path": "any/pretrained-model"},
         }
     )
-    task = build_task(run)
+    task = build_task(run.task)
     assert isinstance(task, ARCTask) and len(task.eval_problems()) == 2
 
 
