@@ -10,11 +10,12 @@ import matplotlib.image
 import pytest
 from typer.testing import CliRunner
 
-from selftaught import plots
 from selftaught.cli import app
 from selftaught.config import resolve
 from selftaught.loop import run
 from selftaught.progress import Reporter
+from selftaught.records import MetricsRow
+from selftaught.report import plots
 from selftaught.store import RunStore
 from tests.conftest import TOY
 from tests.test_methods import toy_method
@@ -60,6 +61,11 @@ def bars(ax) -> dict[str, list[float]]:
 
 def nan_none(values: list) -> list[float]:
     return [float("nan") if v is None else float(v) for v in values]
+
+
+def typed(rows: list[dict]) -> list[MetricsRow]:
+    """The rows as the figures take them; assertions read the JSON as written."""
+    return [MetricsRow.from_json(r) for r in rows]
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -116,7 +122,7 @@ def test_report_writes_markdown_and_valid_pngs(star_run):
 
 def test_star_plots_show_the_metrics_series(star_run):
     out, rows, _ = star_run
-    fig = plots.accuracy_by_bucket(rows, "addition")
+    fig = plots.accuracy_by_bucket(typed(rows), "addition")
     series = lines(fig.axes[0])
     assert list(series) == ["1-digit", "2-digit", "overall"]
     assert series["1-digit"] == [r["accuracy_by_bucket"]["1"] for r in rows]
@@ -124,7 +130,7 @@ def test_star_plots_show_the_metrics_series(star_run):
     assert series["overall"] == [r["accuracy"] for r in rows]
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [0, 1, 2]
 
-    kept = bars(plots.examples(rows).axes[0])
+    kept = bars(plots.examples(typed(rows)).axes[0])
     assert kept["kept (rationalized)"] == [r["rationalized"] for r in rows]
     total = [
         a + b for a, b in zip(kept["kept (unaided)"], kept["kept (rationalized)"], strict=True)
@@ -132,11 +138,11 @@ def test_star_plots_show_the_metrics_series(star_run):
     assert total == [r["train_examples"] for r in rows]
     assert sum(r["rationalized"] for r in rows) > 0  # STaR's toy run rationalizes some
 
-    times = bars(plots.phase_times(rows).axes[0])
+    times = bars(plots.phase_times(typed(rows)).axes[0])
     assert list(times) == ["sample", "rationalize", "train", "eval"]  # search: always 0
     for phase, heights in times.items():
         assert heights == pytest.approx([r["seconds"][phase] for r in rows])
-    assert plots.pass_at_k(rows) is None and plots.bstar_choices(rows) is None
+    assert plots.pass_at_k(typed(rows)) is None and plots.bstar_choices(typed(rows)) is None
 
 
 def test_bstar_report_has_pass_at_k_and_the_chosen_configurations(bstar_run):
@@ -145,13 +151,13 @@ def test_bstar_report_has_pass_at_k_and_the_chosen_configurations(bstar_run):
     for name in ("accuracy_by_bucket", "pass_at_k", "bstar", "examples", "time"):
         assert_png(out / "plots" / f"{name}.png")
 
-    passk = lines(plots.pass_at_k(rows).axes[0])
+    passk = lines(plots.pass_at_k(typed(rows)).axes[0])
     assert list(passk) == ["pass@1", "pass@2", "pass@4", "pass@4-s1"]
     for k in ("1", "2", "4"):
         assert passk[f"pass@{k}"] == [r["pass@k"][k] for r in rows]
     assert passk["pass@4-s1"] == [r["pass@k-s"]["4-1"] for r in rows]
 
-    fig = plots.bstar_choices(rows)
+    fig = plots.bstar_choices(typed(rows))
     rounds = [r for r in rows if r["iteration"] > 0]
     for ax, key in zip(fig.axes, ("temperature", "threshold", "balance_score"), strict=False):
         assert list(lines(ax).values()) == [nan_none([r[key] for r in rounds])]
@@ -183,7 +189,7 @@ def test_compare_prints_its_table_and_writes_a_plot(star_run, bstar_run, tmp_pat
     assert_png(tmp_path / "accuracy.png")
     assert result.output.strip() in (tmp_path / "compare.md").read_text()
     runs = {p.name: RunStore(p).metrics() for p in (star, bstar)}
-    series = lines(plots.compare_accuracy(runs).axes[0])
+    series = lines(plots.compare_accuracy({n: typed(rows) for n, rows in runs.items()}).axes[0])
     assert series == {name: [r["accuracy"] for r in rows] for name, rows in runs.items()}
 
 
