@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 
 from selftaught.config import load_config
-from selftaught.loop import mark_valid, run
+from selftaught.loop import run
 from selftaught.metrics import greedy_accuracies
 from selftaught.progress import Reporter
 from selftaught.report import table
+from selftaught.rollout import mark_valid
 from selftaught.store import RunStore, config_diff, read_jsonl
 from selftaught.tasks import build_task
 from selftaught.tasks.expression import is_valid_solution
