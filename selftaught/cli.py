@@ -100,7 +100,7 @@ def run(
 
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
-    from selftaught.models.training import TrainingError
+    from selftaught.models.train_loop import TrainingError
     from selftaught.store import RunDirError
     from selftaught.tasks.data import DataError
 

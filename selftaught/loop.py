@@ -355,18 +355,7 @@ class Loop:
         )
 
     def trainer(self) -> HFTrainer:
-        t, m = self.config.train, self.config.model
-        return HFTrainer(
-            t.batch_size,
-            t.lr,
-            t.warmup_ratio,
-            t.weight_decay,
-            t.max_grad_norm,
-            m.dtype,
-            m.chat_template,
-            m.lora,
-            t.micro_batches,
-        )
+        return HFTrainer.from_config(self.config)
 
     def evaluate(self, n: int, model: Path) -> None:
         problems = self.task.eval_problems()
