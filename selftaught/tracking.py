@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from selftaught.config import RunConfig, dump_config
+from selftaught.config import RunConfig
+from selftaught.config_files import dump_config
 from selftaught.store import atomic_write_text
 
 STATE_FILE = "tracking.json"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selftaught.config import RunConfig, resolve
+from selftaught.config import RunConfig
+from selftaught.config_files import resolve
 
 TOY = {
     "method": "star",

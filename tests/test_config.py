@@ -1,10 +1,11 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from selftaught.config import (
-    METHODS,
-    ConfigError,
+from selftaught.config import METHODS, ConfigError
+from selftaught.config_files import (
+    apply_overrides,
     deep_merge,
     default_config_path,
     dump_config,
@@ -102,3 +103,23 @@ def test_deep_merge_merges_sections():
 def test_every_shipped_config_resolves(path):
     config = load_config(path)
     assert config.method in METHODS
+
+
+def test_one_override_routine_with_each_callers_rules():
+    raw = {"train": {"steps": 1}}
+    assert apply_overrides(raw, ["train.steps=2", "seed=3"]) == {"train": {"steps": 2}, "seed": 3}
+    assert raw == {"train": {"steps": 1}}  # a copy is changed
+    only = "--set train.lr=1: refilter changes only selection.* and bstar.* keys"
+    with pytest.raises(ConfigError, match=re.escape(only)):
+        apply_overrides(raw, ["selection.dedupe=false", "train.lr=1"], **_REFILTER)
+    frozen = (
+        "--set base.layers=9: base.layers cannot change in a run that has started (the "
+        "finished phases used it); start a new run to change method, task.*, base.*"
+    )
+    with pytest.raises(ConfigError, match=re.escape(frozen)):
+        apply_overrides(raw, ["base.layers=9"], frozen=("method", "task", "base"))
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides(raw, ["selection"], **_REFILTER)
+
+
+_REFILTER = {"allowed": ("selection", "bstar"), "who": "refilter"}

@@ -18,7 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from selftaught.config import RunConfig, resolve
+from selftaught.config import RunConfig
+from selftaught.config_files import resolve
 from selftaught.loop import derive_seed, run
 from selftaught.store import RunStore, atomic_write_text, read_jsonl
 from tests.conftest import TOY

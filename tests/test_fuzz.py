@@ -25,15 +25,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
 from selftaught.cli import app
-from selftaught.config import (
-    TASK_CONFIGS,
-    ConfigError,
-    RunConfig,
-    dump_config,
-    load_config,
-    resolve,
-    set_dotted,
-)
+from selftaught.config import TASK_CONFIGS, ConfigError, RunConfig
+from selftaught.config_files import dump_config, load_config, resolve, set_dotted
 from selftaught.store import RunStore
 from selftaught.tasks.addition import AdditionTask
 from selftaught.tasks.addition import scratchpad as addition_scratchpad

@@ -34,7 +34,7 @@ def comparable(rows):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from tests.conftest import TOY
 
     out = tmp_path_factory.mktemp("runs") / "toy"
@@ -102,7 +102,7 @@ def test_every_iteration_trains_from_the_base_model(finished_run):
 
 
 def test_iterative_init_continues_from_the_previous_model(tmp_path, toy_raw):
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
 
     toy_raw["train"]["init"] = "previous"
     out = tmp_path / "run"

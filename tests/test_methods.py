@@ -3,7 +3,7 @@
 import pytest
 
 from selftaught import bstar
-from selftaught.config import resolve
+from selftaught.config_files import resolve
 from selftaught.loop import run
 from selftaught.methods import PRESETS
 from selftaught.models.train_loop import OPTIMIZER_FILE

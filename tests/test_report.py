@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from selftaught import plots
 from selftaught.cli import app
-from selftaught.config import resolve
+from selftaught.config_files import resolve
 from selftaught.loop import run
 from selftaught.progress import Reporter
 from selftaught.store import RunStore

@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from selftaught.config import load_config
+from selftaught.config_files import load_config
 from selftaught.loop import mark_valid, run
 from selftaught.metrics import greedy_accuracies
 from selftaught.progress import Reporter

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from selftaught.config import load_config
+from selftaught.config_files import load_config
 from selftaught.loop import run
 from selftaught.progress import Reporter
 

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from selftaught.config import load_config
+from selftaught.config_files import load_config
 from selftaught.models import base_model
 from selftaught.models.base_model import (
     RECORD,

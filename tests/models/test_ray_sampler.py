@@ -36,7 +36,7 @@ def test_shard_seeds_are_stable_and_distinct():
 
 @pytest.fixture(scope="module")
 def base():
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from selftaught.models.base_model import base_model_path
     from tests.conftest import TOY
 
@@ -133,7 +133,7 @@ def test_the_loop_samples_through_two_ray_workers_as_through_hf(tmp_path):
 
     import ray
 
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from selftaught.loop import run
     from selftaught.store import RunStore
     from tests.conftest import TOY

@@ -191,7 +191,7 @@ def test_accelerate_launch_trains_one_phase_on_two_cpu_processes(tmp_path):
 
 
 def test_the_loop_runs_a_data_task_on_a_real_architecture_with_lora(qwen, tmp_path):
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from selftaught.loop import run
     from selftaught.store import RunStore, read_jsonl
 

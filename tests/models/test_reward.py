@@ -28,7 +28,7 @@ HELD_OUT, TRAIN = PAIRS[:27], PAIRS[27:]
 def base():
     # the toy config of conftest's ``toy_config``, resolved here because a module-scoped
     # fixture cannot use that function-scoped one; M comes from the session's cache
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from tests.conftest import TOY
 
     return base_model_path(resolve(TOY, "toy"))

@@ -53,7 +53,7 @@ def scenario(tmp_path_factory):
             "vLLM is not installed: pip install 'selftaught[vllm]', or on a CPU-only machine "
             "`bash scripts/install.sh --vllm-venv DIR` and SELFTAUGHT_VLLM_PYTHON=DIR/bin/python"
         )
-    from selftaught.config import resolve
+    from selftaught.config_files import resolve
     from selftaught.models.base_model import base_model_path
     from selftaught.models.tiny import save_new_tiny
     from tests.conftest import TOY

@@ -18,7 +18,8 @@ from unittest import mock
 
 import pytest
 
-from selftaught.config import DataTaskConfig, resolve
+from selftaught.config import DataTaskConfig
+from selftaught.config_files import resolve
 from selftaught.tasks.base import Problem
 from selftaught.tasks.code import CodeTask, Limits, extract_program
 from selftaught.tasks.data import DataError
