@@ -3,9 +3,10 @@ overrides and resolving a run's config are ``config_files.py``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class ConfigError(ValueError):
@@ -124,9 +125,6 @@ class ModelConfig(_Strict):
     name_or_path: str = Field(
         "builtin", description="'builtin' trains the tiny model with `selftaught base`"
     )
-    hidden_size: int = Field(128, ge=8, description="builtin model only")
-    layers: int = Field(4, ge=1, description="builtin model only")
-    heads: int = Field(4, ge=1, description="builtin model only")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     chat_template: bool = Field(
         True, description="wrap prompts in the model's chat template, where it has one"
@@ -137,8 +135,13 @@ class ModelConfig(_Strict):
 
 
 class BaseTrainingConfig(_Strict):
-    """How the built-in base model M is made: the analogue of STaR's few-shot prompt."""
+    """The built-in base model M: its architecture, and how it is made (the analogue of
+    STaR's few-shot prompt). A real model (``model.name_or_path``) has no ``base``."""
 
+    ARCHITECTURE: ClassVar = ("hidden_size", "layers", "heads")  # the keys that shape M
+    hidden_size: int = Field(128, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
     examples: int = Field(64000, ge=1, description="worked seed examples")
     max_size: int = Field(
         3,
@@ -349,7 +352,7 @@ class RunConfig(_Strict):
     rationalization: bool = True
     task: TaskConfig = AdditionTaskConfig()
     model: ModelConfig = ModelConfig()
-    base: BaseTrainingConfig = BaseTrainingConfig()
+    base: BaseTrainingConfig | None = Field(BaseTrainingConfig(), validate_default=True)
     sampling: SamplingConfig = SamplingConfig()
     selection: SelectionConfig = SelectionConfig()
     reward: RewardConfig = RewardConfig()
@@ -367,11 +370,28 @@ class RunConfig(_Strict):
             data = {**data, "task": {"name": "addition", **data["task"]}}
         return data
 
+    @field_validator("base", mode="before")
+    @classmethod
+    def _builtin_only(cls, base: Any, info: ValidationInfo) -> Any:
+        """A real model has no ``base``: a file's recipe for M is dropped, but M's
+        architecture is refused, naming the key: it may be meant for the real model."""
+        model = info.data.get("model")
+        if model is None or model.name_or_path == "builtin":
+            return {} if base is None else base  # `base:` with nothing under it
+        keys = [k for k in BaseTrainingConfig.ARCHITECTURE if isinstance(base, dict) and k in base]
+        if keys:
+            raise PydanticCustomError(
+                "builtin_only",
+                f"the built-in model's architecture, but model.name_or_path is "
+                f"{model.name_or_path!r}, a model with its own: remove it",
+                {"config_key": ", ".join(f"base.{k}" for k in keys)},
+            )
+        return None
+
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         sizes = self.task.sizes
-        builtin = self.model.name_or_path == "builtin"
-        if builtin and not sizes[0] <= self.base.max_size <= sizes[-1]:
+        if self.base is not None and not sizes[0] <= self.base.max_size <= sizes[-1]:
             raise ValueError(
                 f"base.max_size ({self.base.max_size}) must lie within the task's sizes "
                 f"({sizes[0]}..{sizes[-1]})"

@@ -19,8 +19,10 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from selftaught.config import TASK_CONFIGS, ConfigError, RunConfig
+from selftaught.config import TASK_CONFIGS, BaseTrainingConfig, ConfigError, RunConfig
 from selftaught.methods import preset_for
+
+_SHAPE = BaseTrainingConfig.ARCHITECTURE  # the built-in model's keys, once under model
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -172,7 +174,10 @@ def _explain(err: ValidationError, source: str) -> str:
     valid = _valid_keys(RunConfig)
     for item in err.errors():
         key, loc = _key(item["loc"]), item["loc"]
-        if item["type"] == "extra_forbidden":
+        named = (item.get("ctx") or {}).get("config_key")
+        if named:  # an error of RunConfig's own that knows the key, the message says it all
+            lines.append(f"  {named}: {item['msg']}")
+        elif item["type"] == "extra_forbidden":
             pool, task = valid, None
             if len(loc) > 1 and loc[0] == "task" and loc[1] in TASK_CONFIGS:
                 task = loc[1]  # suggest this task's keys, not another task's
@@ -190,6 +195,8 @@ def _explain(err: ValidationError, source: str) -> str:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             if key in valid and task:
                 hint = f"; a key of another task, not of task.name {task!r}{hint}"
+            if (leaf := key.removeprefix("model.")) != key and leaf in _SHAPE:
+                hint = f"; the built-in model's architecture is base.{leaf} now"
             lines.append(f"  {key}: unknown key{hint}")
         else:
             got = _SHORT.repr(item.get("input"))  # bounded: YAML aliases can nest a lot
@@ -223,4 +230,20 @@ def default_config_path() -> Path:
 
 
 def dump_config(config: RunConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The config as YAML; a real model's, without the built-in model's ``base`` (none)."""
+    exclude = {"base"} if config.base is None else None
+    return yaml.safe_dump(config.model_dump(mode="json", exclude=exclude), sort_keys=False)
+
+
+def upgrade_stored(raw: dict) -> dict:
+    """A run's stored config in today's layout. Runs stored before the built-in model's
+    architecture moved from ``model`` to ``base`` have ``model.hidden_size/layers/heads``:
+    moved into ``base`` for the built-in model, dropped for a real one, which never used them."""
+    model = raw.get("model")
+    if not isinstance(model, dict) or not any(k in model for k in _SHAPE):
+        return raw
+    raw = {**raw, "model": {k: v for k, v in model.items() if k not in _SHAPE}}
+    if model.get("name_or_path", "builtin") == "builtin":
+        base = raw.get("base") if isinstance(raw.get("base"), dict) else {}
+        raw["base"] = {**{k: model[k] for k in _SHAPE if k in model}, **base}
+    return raw

@@ -34,6 +34,7 @@ from selftaught.config_files import (
     read_yaml,
     resolve,
     set_dotted,
+    upgrade_stored,
 )
 
 
@@ -155,7 +156,7 @@ class RunStore:
         path = self.root / "config.yaml"
         if not path.exists():
             raise FileNotFoundError(f"{self.root}: no config.yaml, so not a run directory")
-        return resolve(read_yaml(path), str(path))
+        return resolve(upgrade_stored(read_yaml(path)), str(path))
 
     def state(self) -> dict:
         path = self.root / "state.json"

@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from selftaught.config import METHODS, ConfigError
 from selftaught.config_files import (
@@ -123,3 +124,30 @@ def test_one_override_routine_with_each_callers_rules():
 
 
 _REFILTER = {"allowed": ("selection", "bstar"), "who": "refilter"}
+
+
+def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base():
+    builtin = load_config(None)
+    assert (builtin.base.hidden_size, builtin.base.layers, builtin.base.heads) == (128, 4, 4)
+    real = load_config(None, ["model.name_or_path=gpt2"])  # the file's base section dropped
+    shown = yaml.safe_load(dump_config(real))
+    assert (
+        real.base is None
+        and "base" not in shown
+        and set(shown["model"])
+        == {
+            "name_or_path",
+            "dtype",
+            "chat_template",
+            "lora",
+        }
+    )
+    assert resolve(shown) == real
+    for key in ("base.hidden_size", "base.layers", "base.heads"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, ["model.name_or_path=gpt2", f"{key}=2"])
+        assert f"\n  {key}: the built-in model's architecture" in str(err.value)
+        assert "model.name_or_path is 'gpt2'" in str(err.value)
+    with pytest.raises(ConfigError, match="model.layers: unknown key; .* is base.layers now"):
+        load_config(None, ["model.layers=2"])
+    assert resolve({"base": None}).base == resolve({}).base  # `base:` with nothing under it
