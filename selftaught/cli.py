@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from selftaught.config import ConfigError, dump_config, load_config, parse_override, set_dotted
+from selftaught.config import ConfigError, apply_overrides, dump_config, load_config, resolve
 
 app = typer.Typer(
     help="A language model teaches itself to reason: STaR, B-STaR and their family.",
@@ -87,7 +87,7 @@ def run(
 
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
-    from selftaught.models.training import TrainingError
+    from selftaught.models.train_loop import TrainingError
     from selftaught.store import RunDirError
     from selftaught.tasks.sources import DataError
 
@@ -162,7 +162,6 @@ def refilter(
     ] = None,
 ) -> None:
     """Redo an iteration's selection on its stored samples with other selection.* keys."""
-    from selftaught.config import resolve
     from selftaught.store import RunStore, write_jsonl
     from selftaught.tasks import build_task
     from selftaught.training_data import training_set
@@ -175,13 +174,13 @@ def refilter(
         _fail(str(err))
     if not finished:
         _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
-    raw = config.model_dump(mode="json")
-    for text in set_ or []:
-        keys, value = parse_override(text)
-        if keys[0] not in ("selection", "bstar"):
-            _fail(f"--set {text}: refilter changes only selection.* and bstar.* keys")
-        set_dotted(raw, keys, value)
     try:
+        raw = apply_overrides(
+            config.model_dump(mode="json"),
+            set_ or [],
+            allowed=("selection", "bstar"),
+            who="refilter",
+        )
         config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
     except ConfigError as err:
         _fail(str(err))

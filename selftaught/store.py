@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.config import (
-    ConfigError,
     RunConfig,
+    apply_overrides,
     dump_config,
-    parse_override,
     read_yaml,
     resolve,
     set_dotted,
+    upgrade_stored,
 )
 
 
@@ -164,7 +164,7 @@ class RunStore:
         path = self.root / "config.yaml"
         if not path.exists():
             raise FileNotFoundError(f"{self.root}: no config.yaml, so not a run directory")
-        return resolve(read_yaml(path), str(path))
+        return resolve(upgrade_stored(read_yaml(path)), str(path))
 
     def state(self) -> dict:
         path = self.root / "state.json"
@@ -279,16 +279,7 @@ class RunStore:
         self.apply_pending_changes()
         path = self.root / "config.yaml"
         old = self.load_config()
-        raw = old.model_dump(mode="json")
-        for text in overrides:
-            keys, value = parse_override(text)
-            if keys[0] in FROZEN_SECTIONS:
-                raise ConfigError(
-                    f"--set {text}: {'.'.join(keys)} cannot change in a run that has started "
-                    f"(the finished phases used it); start a new run to change "
-                    f"{', '.join(s + '.*' if s != 'method' else s for s in FROZEN_SECTIONS)}"
-                )
-            set_dotted(raw, keys, value)
+        raw = apply_overrides(old.model_dump(mode="json"), overrides, frozen=FROZEN_SECTIONS)
         new = resolve(raw, f"{path} with --set {' '.join(overrides)}")
         changes = config_diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
         if not changes:

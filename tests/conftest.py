@@ -12,9 +12,11 @@ TOY = {
     "iterations": 2,
     "seed": 0,
     "task": {"min_digits": 1, "max_digits": 2, "train_size": 40, "eval_size": 6},
-    "model": {"hidden_size": 64, "layers": 2, "heads": 2},
     # a base that learns most 1-digit sums, so every toy iteration keeps some examples
     "base": {
+        "hidden_size": 64,
+        "layers": 2,
+        "heads": 2,
         "examples": 54,
         "max_size": 1,
         "long_fraction": 0.0,

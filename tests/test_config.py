@@ -1,10 +1,13 @@
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from selftaught.config import (
     METHODS,
     ConfigError,
+    apply_overrides,
     deep_merge,
     default_config_path,
     dump_config,
@@ -102,3 +105,50 @@ def test_deep_merge_merges_sections():
 def test_every_shipped_config_resolves(path):
     config = load_config(path)
     assert config.method in METHODS
+
+
+def test_one_override_routine_with_each_callers_rules():
+    raw = {"train": {"steps": 1}}
+    assert apply_overrides(raw, ["train.steps=2", "seed=3"]) == {"train": {"steps": 2}, "seed": 3}
+    assert raw == {"train": {"steps": 1}}  # a copy is changed
+    only = "--set train.lr=1: refilter changes only selection.* and bstar.* keys"
+    with pytest.raises(ConfigError, match=re.escape(only)):
+        apply_overrides(raw, ["selection.dedupe=false", "train.lr=1"], **_REFILTER)
+    frozen = (
+        "--set base.layers=9: base.layers cannot change in a run that has started (the "
+        "finished phases used it); start a new run to change method, task.*, base.*"
+    )
+    with pytest.raises(ConfigError, match=re.escape(frozen)):
+        apply_overrides(raw, ["base.layers=9"], frozen=("method", "task", "base"))
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides(raw, ["selection"], **_REFILTER)
+
+
+_REFILTER = {"allowed": ("selection", "bstar"), "who": "refilter"}
+
+
+def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base():
+    builtin = load_config(None)
+    assert (builtin.base.hidden_size, builtin.base.layers, builtin.base.heads) == (128, 4, 4)
+    real = load_config(None, ["model.name_or_path=gpt2"])  # the file's base section dropped
+    shown = yaml.safe_load(dump_config(real))
+    assert (
+        real.base is None
+        and "base" not in shown
+        and set(shown["model"])
+        == {
+            "name_or_path",
+            "dtype",
+            "chat_template",
+            "lora",
+        }
+    )
+    assert resolve(shown) == real
+    for key in ("base.hidden_size", "base.layers", "base.heads"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, ["model.name_or_path=gpt2", f"{key}=2"])
+        assert f"\n  {key}: the built-in model's architecture" in str(err.value)
+        assert "model.name_or_path is 'gpt2'" in str(err.value)
+    with pytest.raises(ConfigError, match="model.layers: unknown key; .* is base.layers now"):
+        load_config(None, ["model.layers=2"])
+    assert resolve({"base": None}).base == resolve({}).base  # `base:` with nothing under it

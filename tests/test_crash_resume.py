@@ -485,7 +485,7 @@ def test_a_settings_change_is_recorded_and_survives_a_kill_half_way(tmp_path):
     before = (tmp_path / "run" / "config.yaml").read_text()
     for override, phrase in [
         ("task.train_size=3", "cannot change"),
-        ("model.layers=9", "cannot change"),
+        ("base.layers=9", "cannot change"),
         ("method=bstar", "cannot change"),
         ("train.lr=-1", "train.lr"),
         ("train.stpes=3", "did you mean 'train.steps'"),

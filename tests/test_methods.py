@@ -6,7 +6,7 @@ from selftaught import bstar
 from selftaught.config import resolve
 from selftaught.loop import run
 from selftaught.methods import PRESETS
-from selftaught.models.training import OPTIMIZER_FILE
+from selftaught.models.train_loop import OPTIMIZER_FILE
 from selftaught.store import RunStore, read_jsonl
 from selftaught.tasks import build_task
 

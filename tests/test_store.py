@@ -1,7 +1,10 @@
 import json
 
 import pytest
+import yaml
 
+from selftaught.config import resolve
+from selftaught.models.base_model import base_key
 from selftaught.store import RunStore, atomic_write_text, config_diff, read_jsonl, write_jsonl
 
 
@@ -55,3 +58,35 @@ def test_config_diff_names_every_differing_leaf_by_its_dotted_path():
         "x": {"from": None, "to": 1},
     }
     assert config_diff(old, old) == {}
+
+
+def _old_layout(path) -> None:
+    """Rewrite a stored config.yaml as runs stored it before the built-in model's
+    architecture moved from ``model`` to ``base``: under model, and base always shown."""
+    raw = yaml.safe_load(path.read_text())
+    base = raw.get("base") or {"examples": 64000, "max_size": 3, "steps": 2000}
+    shape = {k: base.pop(k, 4) for k in ("hidden_size", "layers", "heads")}
+    model = raw["model"]
+    raw["model"] = {"name_or_path": model.pop("name_or_path"), **shape, **model}
+    raw["base"] = base
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def test_a_run_stored_with_the_old_model_keys_loads(tmp_path, toy_config):
+    store = RunStore(tmp_path / "builtin")
+    store.create(toy_config)
+    _old_layout(tmp_path / "builtin" / "config.yaml")
+    assert (
+        "hidden_size" in yaml.safe_load((tmp_path / "builtin" / "config.yaml").read_text())["model"]
+    )
+    assert store.load_config() == toy_config
+    assert base_key(store.load_config()) == base_key(toy_config)  # the same M
+    store.change_config(["train.lr=1e-4"])  # rewritten in today's layout
+    stored = yaml.safe_load((tmp_path / "builtin" / "config.yaml").read_text())
+    assert "hidden_size" not in stored["model"] and stored["base"]["hidden_size"] == 64
+    # a real model's run: the architecture it never used is dropped, as is its base section
+    real = resolve({"model": {"name_or_path": "gpt2"}, "iterations": 1})
+    store = RunStore(tmp_path / "real")
+    store.create(real)
+    _old_layout(tmp_path / "real" / "config.yaml")
+    assert store.load_config() == real and store.load_config().base is None

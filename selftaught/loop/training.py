@@ -11,8 +11,9 @@ from selftaught import metrics
 from selftaught.loop.context import RunContext
 from selftaught.loop.schedule import lr_window, train_steps
 from selftaught.models.reward import RewardExample, train_reward_model
+from selftaught.models.train_loop import TrainResult
 from selftaught.models.train_phase import launch, write_spec
-from selftaught.models.training import HFTrainer, TrainResult
+from selftaught.models.training import HFTrainer
 from selftaught.records import RewardStats, SampleRecord, TrainStats
 from selftaught.store import REWARD_SAMPLES, TRAIN_ROWS, write_jsonl
 from selftaught.tasks import Example, Problem
@@ -45,18 +46,8 @@ def train(ctx: RunContext, n: int) -> None:
 
 def _fit(ctx: RunContext, n: int, init: Path, examples: list[Example], seed: int) -> TrainResult:
     """In this process, or under ``accelerate launch`` for several processes."""
-    t, m = ctx.config.train, ctx.config.model
-    trainer = HFTrainer(
-        batch_size=t.batch_size,
-        lr=t.lr,
-        warmup_ratio=t.warmup_ratio,
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
-        dtype=m.dtype,
-        chat_template=m.chat_template,
-        lora=m.lora,
-        micro_batches=t.micro_batches,
-    )
+    t = ctx.config.train
+    trainer = HFTrainer.from_config(ctx.config)
     steps, schedule, out = train_steps(ctx.config, n), lr_window(ctx.config, n), ctx.store
     if t.num_processes > 1 or t.accelerate_config:
         spec = write_spec(

@@ -37,11 +37,15 @@ def cache_root() -> Path:
 
 def base_spec(config: RunConfig) -> dict:
     """Every setting M depends on."""
+    base = config.base.model_dump(mode="json")
+    # M's architecture stays under "model", where it was before it moved to config.base:
+    # M's key, and so the shipped M's directory, is this dict's hash
+    shape = {key: base.pop(key) for key in config.base.ARCHITECTURE}
     return {
         "version": FORMAT_VERSION,
         "seed": config.task.seed,
-        "model": config.model.model_dump(mode="json"),
-        "base": config.base.model_dump(mode="json"),
+        "model": {**config.model.model_dump(mode="json"), **shape},
+        "base": base,
         "task": config.task.model_dump(mode="json", exclude={"train_size"}),
     }
 
@@ -104,13 +108,7 @@ def train_base(config: RunConfig, path: Path, reporter: Reporter) -> None:
         examples += task.seed_examples(long, longer, b.hinted_fraction, salt="long")
     work = path.with_name(path.name + ".build")
     shutil.rmtree(work, ignore_errors=True)
-    init = save_new_tiny(
-        work / "init",
-        config.model.hidden_size,
-        config.model.layers,
-        config.model.heads,
-        config.task.seed,
-    )
+    init = save_new_tiny(work / "init", b.hidden_size, b.layers, b.heads, config.task.seed)
     # one padded batch per step, as M was first trained: micro-batches give the same
     # gradient up to rounding, yet a different M, from which STaR learned 5-digit sums
     # far less (benchmarks/README.md); this keeps the shipped M reproducible bit for bit

@@ -1,4 +1,4 @@
-"""The verifier of B-STaR: an outcome or process reward model behind ``RewardModel.score``.
+"""The verifier of B-STaR: an outcome or process reward model, ``HFRewardModel.score``.
 
 A reward model is the policy's own architecture with a scalar head: the policy
 checkpoint (e.g. the base model M, a ``*ForCausalLM``) is loaded with
@@ -29,25 +29,18 @@ are refused with a ``ValueError``: truncating would cut step labels or the promp
 from __future__ import annotations
 
 import logging
-import math
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from accelerate import Accelerator
-from transformers import AutoModelForTokenClassification, get_cosine_schedule_with_warmup
+from transformers import AutoModelForTokenClassification
 
 from selftaught.models.loading import load_tokenizer
-from selftaught.models.training import (
-    TrainingError,
-    TrainResult,
-    save_checkpoint,
-    shuffled_batches,
-)
+from selftaught.models.train_loop import StepProgress, TrainingError, TrainResult, train
+from selftaught.models.training import save_checkpoint, shuffled_batches
 
 
 @dataclass(frozen=True)
@@ -55,11 +48,6 @@ class RewardExample:
     prompt: str
     steps: list[str]  # "".join(steps) is the completion; an outcome RM has steps=[completion]
     labels: list[bool]  # one per step: is this step good?
-
-
-class RewardModel(Protocol):
-    def score(self, prompts: list[str], steps: list[list[str]]) -> list[list[float]]:
-        """Per step, the probability in [0, 1] that the step is good."""
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -177,6 +165,7 @@ class HFRewardModel:
         return self._model, self._tokenizer
 
     def score(self, prompts: list[str], steps: list[list[str]]) -> list[list[float]]:
+        """Per step, the probability in [0, 1] that the step is good."""
         if len(prompts) != len(steps):
             raise ValueError(f"{len(prompts)} prompts but {len(steps)} step lists")
         if not prompts:
@@ -200,9 +189,6 @@ class HFRewardModel:
 
 
 # -- training ---------------------------------------------------------------------------
-
-WARMUP_RATIO = 0.05  # as HFTrainer
-MAX_GRAD_NORM = 1.0
 
 
 def class_weights(labels: Sequence[bool]) -> tuple[float, float]:
@@ -241,14 +227,14 @@ def train_reward_model(
     seed: int,
     batch_size: int = 32,
     lr: float = 5e-4,
-    progress: Callable[[int, float], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> TrainResult:
     """Fine-tune a reward model from ``init_path`` (a policy or a reward model checkpoint)
     on ``examples`` for ``steps`` batches; save it at ``out_dir`` (safetensors, atomically).
 
     The loss is class-balanced binary cross-entropy at the step-end tokens (see
-    :func:`class_weights`); every other position is ignored. Full fine-tune, AdamW and a
-    cosine schedule with warm-up, through ``accelerate``, as ``HFTrainer.fit``.
+    :func:`class_weights`); every other position is ignored. Full fine-tune, in the loop
+    of ``HFTrainer.fit`` (``train_loop.train``) with its default warm-up and clipping.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -264,23 +250,17 @@ def train_reward_model(
     for i, (ids, _, _) in enumerate(encoded):
         _check_length(len(ids), _context(model), f"reward example {i}")
     w_pos, w_neg = class_weights([label for _, _, labels in encoded for label in labels])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
-    schedule = get_cosine_schedule_with_warmup(optimizer, math.ceil(WARMUP_RATIO * steps), steps)
     accelerator = Accelerator()
-    model, optimizer = accelerator.prepare(model, optimizer)
-    batches = shuffled_batches(encoded, batch_size, random.Random(seed))
     pad_id = _pad_id(tokenizer)
-    losses, tokens = [], 0
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        batch = next(batches)
+
+    def step_loss(prepared, batch):
         input_ids, mask = _collate([ids for ids, _, _ in batch], pad_id)
         rows = [r for r, (_, pos, _) in enumerate(batch) for _ in pos]
         cols = [p for _, pos, _ in batch for p in pos]
         target = torch.tensor([float(y) for _, _, labels in batch for y in labels])
         weight = torch.where(target > 0.5, w_pos, w_neg)
         input_ids, mask = input_ids.to(accelerator.device), mask.to(accelerator.device)
-        logits = model(input_ids=input_ids, attention_mask=mask).logits[..., 0]
+        logits = prepared(input_ids=input_ids, attention_mask=mask).logits[..., 0]
         picked = logits[
             torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device)
         ]
@@ -290,18 +270,20 @@ def train_reward_model(
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
                 picked.float(), target.to(picked.device), weight=weight.to(picked.device)
             )
-        if not torch.isfinite(loss):
-            raise TrainingError(f"reward model loss is {loss.item()} at step {step}; lower lr?")
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        tokens += int(mask.sum())
-        if progress:
-            progress(step, losses[-1])
-    seconds = time.perf_counter() - start
-    save_checkpoint(accelerator.unwrap_model(model), tokenizer, out_dir)
-    tail = losses[-max(1, steps // 10) :]
-    return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
+        # every process trains on the whole batch: its loss and tokens are the run's
+        return loss.detach(), mask.sum()
+
+    trained = train(
+        accelerator,
+        model,
+        shuffled_batches(encoded, batch_size, random.Random(seed)),
+        step_loss,
+        steps,
+        lr=lr,
+        progress=progress,
+        what="reward model loss",
+        remedy="lower lr?",
+    )
+    save_checkpoint(accelerator.unwrap_model(trained.model), tokenizer, out_dir)
+    return trained.result

@@ -22,7 +22,8 @@ import torch
 from accelerate import PartialState
 
 from selftaught.config import LoraConfig
-from selftaught.models.training import HFTrainer, TrainingError, TrainResult
+from selftaught.models.train_loop import TrainingError, TrainResult
+from selftaught.models.training import HFTrainer
 from selftaught.tasks.base import Example
 
 

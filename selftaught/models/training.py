@@ -1,8 +1,9 @@
-"""Fine-tuning behind one small interface, ``Trainer.fit``.
+"""Fine-tuning a policy: ``HFTrainer.fit``.
 
 The loss covers the completion only (prompt tokens are labelled -100), batches are
 shuffled across lengths, and training runs through
-``accelerate`` so the same code serves one CPU or a DeepSpeed/FSDP launch.
+``accelerate`` so the same code serves one CPU or a DeepSpeed/FSDP launch (the loop
+itself, shared with the reward model, is ``train_loop.train``).
 
 A mixed-length batch is mostly padding when its rows are padded to the longest, so each
 batch is cut by length into a few micro-batches whose losses are summed over the whole
@@ -16,19 +17,15 @@ import contextlib
 import math
 import random
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
-from safetensors.torch import load_file, save_file
-from transformers import get_cosine_schedule_with_warmup
 
-from selftaught.config import LoraConfig
+from selftaught.config import LoraConfig, RunConfig
 from selftaught.models.loading import (
     adapter_base,
     is_adapter,
@@ -36,31 +33,47 @@ from selftaught.models.loading import (
     load_tokenizer,
     render_prompt,
 )
+from selftaught.models.train_loop import (
+    OPTIMIZER_FILE,
+    StepProgress,
+    TrainingError,
+    TrainResult,
+    save_optimizer_state,
+    train,
+)
 from selftaught.tasks.base import Example
 
 IGNORE = -100
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (nothing to train on, a non-finite loss); the message says why."""
+@dataclass(kw_only=True)
+class HFTrainer:
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    dtype: str = "float32"
+    chat_template: bool = False
+    lora: LoraConfig | None = None
+    micro_batches: int = 4
 
+    @classmethod
+    def from_config(cls, config: RunConfig) -> HFTrainer:
+        """The trainer of a run's iterations: ``train.*`` and the model's settings."""
+        t, m = config.train, config.model
+        return cls(
+            batch_size=t.batch_size,
+            lr=t.lr,
+            warmup_ratio=t.warmup_ratio,
+            weight_decay=t.weight_decay,
+            max_grad_norm=t.max_grad_norm,
+            dtype=m.dtype,
+            chat_template=m.chat_template,
+            lora=m.lora,
+            micro_batches=t.micro_batches,
+        )
 
-@dataclass
-class TrainResult:
-    steps: int
-    tokens: int  # non-padding tokens seen, prompt included
-    seconds: float
-    loss: float  # mean loss of the last 10% of steps
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-StepProgress = Callable[[int, float], None]  # (step, loss)
-
-
-class Trainer(Protocol):
     def fit(
         self,
         init_path: Path,
@@ -76,21 +89,6 @@ class Trainer(Protocol):
         ``schedule=(start, total)`` continues one optimizer and LR schedule across calls
         (Online RFT): the optimizer state saved beside ``init_path`` is restored, the
         schedule resumes at step ``start`` of ``total``, and the state is saved again."""
-
-
-@dataclass
-class HFTrainer:
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    dtype: str = "float32"
-    chat_template: bool = False
-    lora: LoraConfig | None = None
-    micro_batches: int = 4
-
-    def fit(self, init_path, examples, steps, out_dir, seed, progress=None, schedule=None):
         if not examples:
             raise TrainingError("no training examples: nothing was kept this iteration")
         torch.manual_seed(seed)
@@ -99,44 +97,38 @@ class HFTrainer:
         model = load_trainable(init_path, self.dtype, self.lora)
         model.train()
         encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
-        start, total = schedule or (0, steps)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            trainable, lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.98)
-        )
-        if start:
-            load_optimizer_state(optimizer, model, Path(init_path) / OPTIMIZER_FILE)
-        for group in optimizer.param_groups:
-            group["initial_lr"] = self.lr  # lets the schedule start at ``start``
-        lr_schedule = get_cosine_schedule_with_warmup(
-            optimizer, math.ceil(self.warmup_ratio * total), total, last_epoch=start - 1
-        )
-        raw_optimizer = optimizer
-        model, optimizer = accelerator.prepare(model, optimizer)
-        batches = shuffled_batches(encoded, self.batch_size, random.Random(seed))
+        start = schedule[0] if schedule else 0
         rank, world = accelerator.process_index, accelerator.num_processes
-        losses, tokens = [], 0
-        began = time.perf_counter()
+        # every process draws the same global batch and trains on its own share of it,
+        # so N processes see the data one process would (gradients are averaged)
+        shares = (
+            batch[rank::world] or [encoded[0]]
+            for batch in shuffled_batches(encoded, self.batch_size, random.Random(seed))
+        )
         # DeepSpeed's engine steps the optimizer at every backward, so it gets whole batches
         parts = (
             1 if accelerator.distributed_type == DistributedType.DEEPSPEED else self.micro_batches
         )
-        for step in range(1, steps + 1):
-            # every process draws the same global batch and trains on its own share of it,
-            # so N processes see the data one process would (gradients are averaged)
-            share = next(batches)[rank::world] or [encoded[0]]
-            loss, mask_sum = self._accumulate(accelerator, model, share, tokenizer, parts)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at step {step}; lower train.lr?")
-            accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
-            optimizer.step()
-            lr_schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(accelerator.reduce(loss, "mean")))
-            tokens += int(accelerator.reduce(mask_sum, "sum"))
-            if progress:
-                progress(step, losses[-1])
-        seconds = time.perf_counter() - began
+
+        def step_loss(prepared, share):
+            loss, mask_sum = self._accumulate(accelerator, prepared, share, tokenizer, parts)
+            return accelerator.reduce(loss, "mean"), accelerator.reduce(mask_sum, "sum")
+
+        trained = train(
+            accelerator,
+            model,
+            shares,
+            step_loss,
+            steps,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_ratio=self.warmup_ratio,
+            max_grad_norm=self.max_grad_norm,
+            schedule=schedule,
+            optimizer_state=Path(init_path) / OPTIMIZER_FILE if start else None,
+            progress=progress,
+        )
+        model = trained.model
         state = None
         if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
             state = accelerator.get_state_dict(model)  # gathers the shards
@@ -145,12 +137,11 @@ class HFTrainer:
                 accelerator.unwrap_model(model),
                 tokenizer,
                 out_dir,
-                raw_optimizer if schedule else None,
+                trained.optimizer if schedule else None,
                 state,
             )
         accelerator.wait_for_everyone()
-        tail = losses[-max(1, steps // 10) :]
-        return TrainResult(steps, tokens, seconds, sum(tail) / len(tail))
+        return trained.result
 
     def _accumulate(self, accelerator, model, share, tokenizer, parts: int):
         """Forward and backward over ``share`` in length-sorted micro-batches; returns the
@@ -281,34 +272,3 @@ def save_checkpoint(model, tokenizer, out_dir: Path, optimizer=None, state_dict=
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-
-
-OPTIMIZER_FILE = "optimizer.safetensors"
-
-
-def save_optimizer_state(optimizer, model, path: Path) -> None:
-    """AdamW's moments and step per parameter, keyed by parameter name, as safetensors:
-    no pickle, so a checkpoint from elsewhere cannot run code when resumed."""
-    names = {id(p): name for name, p in model.named_parameters()}
-    tensors = {}
-    for param, state in optimizer.state.items():
-        for key, value in state.items():
-            tensors[f"{names[id(param)]}::{key}"] = torch.as_tensor(value).contiguous()
-    save_file(tensors, str(path))
-
-
-def load_optimizer_state(optimizer, model, path: Path) -> None:
-    if not path.exists():
-        raise TrainingError(
-            f"{path}: no optimizer state to continue from (train.continuous needs the "
-            "previous iteration's checkpoint to have been trained with it on)"
-        )
-    tensors = load_file(str(path))
-    for name, param in model.named_parameters():
-        state = {
-            key.split("::", 1)[1]: value
-            for key, value in tensors.items()
-            if key.split("::", 1)[0] == name
-        }
-        if state:
-            optimizer.state[param] = state

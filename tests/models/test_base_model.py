@@ -31,8 +31,8 @@ def test_the_shipped_model_is_the_default_configs_m():
     assert record["spec"] == base_spec(default)
     assert record["result"]["steps"] == default.base.steps
     model = load_model(SHIPPED / shipped[0])
-    assert model.config.hidden_size == default.model.hidden_size
-    assert model.config.num_hidden_layers == default.model.layers
+    assert model.config.hidden_size == default.base.hidden_size
+    assert model.config.num_hidden_layers == default.base.layers
 
 
 def test_a_first_run_takes_the_shipped_model_without_training(monkeypatch, tmp_path):

@@ -131,7 +131,7 @@ def test_quantize_without_bitsandbytes_names_the_extra(qwen, monkeypatch):
 
 
 def test_an_adapter_without_lora_settings_is_refused(qwen, tmp_path):
-    from selftaught.models.training import TrainingError
+    from selftaught.models.train_loop import TrainingError
 
     HFTrainer(batch_size=8, lora=LoraConfig(r=2)).fit(qwen, EXAMPLES, 1, tmp_path / "a", 0)
     with pytest.raises(TrainingError, match="LoRA adapter"):

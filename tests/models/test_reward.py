@@ -14,7 +14,7 @@ from selftaught.models.reward import (
     train_reward_model,
 )
 from selftaught.models.tiny import build_tokenizer, save_new_tiny
-from selftaught.models.training import TrainingError
+from selftaught.models.train_loop import TrainingError
 from selftaught.tasks import AdditionTask, Problem
 from selftaught.tasks.addition import spaced
 

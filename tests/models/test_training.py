@@ -2,12 +2,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from selftaught.config import RunConfig
 from selftaught.models.loading import load_model, load_tokenizer
 from selftaught.models.tiny import save_new_tiny
+from selftaught.models.train_loop import (
+    TrainingError,
+    save_optimizer_state,
+    train,
+)
 from selftaught.models.training import (
     IGNORE,
     HFTrainer,
-    TrainingError,
     collate,
     completion_tokens,
     encode,
@@ -144,3 +149,77 @@ def test_continuing_without_saved_optimizer_state_is_a_clear_error(tiny, tmp_pat
     examples = [Example("Input:\n1 + 1\nTarget:\n", "2")]
     with pytest.raises(TrainingError, match="no optimizer state"):
         HFTrainer().fit(tiny, examples, 2, tmp_path / "out", seed=0, schedule=(2, 4))
+
+
+def test_the_trainer_takes_keywords_and_a_runs_settings():
+    with pytest.raises(TypeError):
+        HFTrainer(8, 1e-2)
+    config = RunConfig.model_validate(
+        {"train": {"batch_size": 4, "lr": 1e-4, "micro_batches": 2}, "model": {"dtype": "bfloat16"}}
+    )
+    trainer = HFTrainer.from_config(config)
+    assert (trainer.batch_size, trainer.lr, trainer.micro_batches) == (4, 1e-4, 2)
+    assert trainer.dtype == "bfloat16" and trainer.chat_template and trainer.lora is None
+
+
+def _reference_run(batches) -> torch.nn.Module:
+    """The loop written out: what train() must compute, bit for bit."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    torch.manual_seed(1)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.01, betas=(0.9, 0.98))
+    schedule = get_cosine_schedule_with_warmup(optimizer, 2, len(batches))
+    for x in batches:
+        model(x).pow(2).mean().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    return model
+
+
+def test_the_shared_loop_is_adamw_on_a_cosine_schedule_bit_for_bit(tmp_path):
+    from accelerate import Accelerator
+
+    torch.manual_seed(0)
+    batches = [torch.randn(3, 4) for _ in range(6)]
+
+    def step_loss(model, x):
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        return loss.detach(), x.numel()
+
+    settings = dict(lr=0.1, weight_decay=0.01, warmup_ratio=0.3, max_grad_norm=0.5)
+    torch.manual_seed(1)
+    model, seen = torch.nn.Linear(4, 1), []
+    trained = train(
+        Accelerator(),
+        model,
+        iter(batches),
+        step_loss,
+        6,
+        progress=lambda step, loss: seen.append(step),
+        **settings,
+    )
+    reference = _reference_run(batches)
+    assert torch.equal(model.weight, reference.weight) and torch.equal(model.bias, reference.bias)
+    assert seen == [1, 2, 3, 4, 5, 6] and trained.result.tokens == 6 * 12
+    # the same schedule in two calls, the optimizer state saved and restored in between
+    torch.manual_seed(1)
+    model = torch.nn.Linear(4, 1)
+    first = train(
+        Accelerator(), model, iter(batches[:3]), step_loss, 3, schedule=(0, 6), **settings
+    )
+    save_optimizer_state(first.optimizer, model, tmp_path / "optimizer.safetensors")
+    train(
+        Accelerator(),
+        model,
+        iter(batches[3:]),
+        step_loss,
+        3,
+        schedule=(3, 6),
+        optimizer_state=tmp_path / "optimizer.safetensors",
+        **settings,
+    )
+    assert torch.equal(model.weight, reference.weight) and torch.equal(model.bias, reference.bias)

@@ -1,0 +1,305 @@
+"""The run's settings as pydantic models: every section but ``task:`` (``tasks.py``), and
+``RunConfig``, the whole run."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, get_args
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from selftaught import bstar
+from selftaught.config.base import SEED_MAX, _ordered, _Strict
+from selftaught.config.tasks import AdditionTaskConfig, TaskConfig
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = Field("all-linear")
+    quantize: Literal["none", "4bit", "8bit"] = Field(
+        "none",
+        description="QLoRA: the frozen base held in 4-bit NF4 (or 8-bit) by bitsandbytes "
+        "while the adapter trains; sampling merges the adapter into the full-precision base",
+    )
+
+
+class ModelConfig(_Strict):
+    name_or_path: str = Field(
+        "builtin", description="'builtin' trains the tiny model with `selftaught base`"
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    chat_template: bool = Field(
+        True, description="wrap prompts in the model's chat template, where it has one"
+    )
+    lora: LoraConfig | None = Field(
+        None, description="train a LoRA adapter (PEFT) instead of every weight"
+    )
+
+
+class BaseTrainingConfig(_Strict):
+    """The built-in base model M: its architecture, and how it is made (the analogue of
+    STaR's few-shot prompt). A real model (``model.name_or_path``) has no ``base``."""
+
+    ARCHITECTURE: ClassVar = ("hidden_size", "layers", "heads")  # the keys that shape M
+    hidden_size: int = Field(128, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    examples: int = Field(64000, ge=1, description="worked seed examples")
+    max_size: int = Field(
+        3,
+        ge=1,
+        description="seed examples span the task's sizes up to this one "
+        "(digits for addition, terms for expression)",
+    )
+    long_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="share of seed examples larger than max_size (up to the task's largest): "
+        "a few, so M is poor but not hopeless on them, as a few-shot prompt leaves a model",
+    )
+    hinted_fraction: float = Field(0.25, ge=0, le=1, description="share shown with the hint")
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
+class SamplingConfig(_Strict):
+    temperature: float = Field(0.0, ge=0, le=5, description="0 is greedy")
+    top_p: float = Field(1.0, gt=0, le=1)
+    num_samples: int = Field(1, ge=1, description="samples per problem (K)")
+    queries_per_round: int | None = Field(
+        None,
+        ge=1,
+        description="problems sampled each iteration, taken in turn from the shuffled "
+        "training set (Online RFT, B-STaR); none: every training problem every iteration",
+    )
+    max_new_tokens: int = Field(400, ge=1)
+    batch_size: int = Field(256, ge=1)
+    backend: Literal["hf", "vllm", "ray"] = Field(
+        "hf", description="hf: transformers generate; vllm: the vLLM engine; ray: fan out"
+    )
+    ray_address: str | None = Field(None, description="ray: cluster address; none: local")
+    ray_workers: int = Field(2, ge=1, description="ray: sampling workers")
+    ray_backend: Literal["hf", "vllm"] = Field("hf", description="ray: each worker's sampler")
+    vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+
+
+class SelectionConfig(_Strict):
+    """Which samples become training data (selection.py)."""
+
+    require_correct: bool = Field(True, description="keep only samples with the right answer")
+    threshold: float | None = Field(
+        None,
+        ge=-5,
+        le=5,
+        description="keep only samples whose reward is above this; the reward is "
+        "min(step scores)/5 + 1[correct] with a reward model, else 1[correct]",
+    )
+    max_per_problem: int | None = Field(None, ge=1, description="cap per problem; none: no cap")
+    dedupe: bool = Field(True, description="one copy of each (problem, completion)")
+    valid_steps: bool = Field(
+        False,
+        description="an oracle process filter: drop samples with a step the task's own step "
+        "labels reject, before any other selection (B-STaR's search too); it measures what "
+        "perfect exploitation would give. Data tasks have no per-step gold: there it is the "
+        "answer check",
+    )
+
+
+class RewardConfig(_Strict):
+    """The verifier: trained once on M's own labelled samples, before iteration 1."""
+
+    enabled: bool = Field(False, description="score samples with a reward model ('w/ RM')")
+    kind: Literal["outcome", "process"] = Field(
+        "process", description="one label per sample, or one per reasoning step"
+    )
+    problems: int | None = Field(
+        None, ge=1, description="training problems to sample for it; none: all"
+    )
+    num_samples: int = Field(4, ge=1, description="samples per problem to label")
+    temperature: float = Field(1.0, gt=0, le=5)
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-4, gt=0)
+
+
+class BStarConfig(_Strict):
+    """B-STaR's per-round search for the temperature and reward threshold (bstar.py)."""
+
+    enabled: bool = Field(False, description="choose temperature and threshold every round")
+    n_star: int = Field(
+        bstar.N_STAR, ge=1, description="correct responses per query that count as enough"
+    )
+    queries: int = Field(64, ge=1, description="problems in each round's search subset")
+    num_samples: int | None = Field(
+        None, ge=1, description="samples per problem and temperature; none: sampling.num_samples"
+    )
+    temperatures: list[float] = Field(
+        [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2], min_length=1, description="the grid to try"
+    )
+    reference: bool = Field(
+        True,
+        description="count each query's reference solution as a correct candidate scored 1.0 "
+        "in the balance score, as the official code does; it is never trained on. It is the "
+        "task's worked solution, else (data tasks) the gold answer; code tasks need APPS's "
+        "'solutions'",
+    )
+    threshold_min: float = Field(-1.0, ge=-5, le=5)
+    threshold_max: float = Field(1.0, ge=-5, le=5)
+    threshold_step: float = Field(0.01, gt=0)
+
+    @model_validator(mode="after")
+    def _grids(self) -> BStarConfig:
+        if any(t <= 0 or t > 5 for t in self.temperatures):
+            raise ValueError(f"temperatures must be in (0, 5], got {self.temperatures}")
+        _ordered(self, "threshold_min", "threshold_max")
+        return self
+
+
+class TrainConfig(_Strict):
+    init: Literal["base", "previous"] = Field(
+        "base", description="STaR and ReST-EM restart from M; Iterative RFT continues"
+    )
+    continuous: bool = Field(
+        False,
+        description="one optimizer and LR schedule across all iterations (Online RFT, "
+        "B-STaR); needs init: previous",
+    )
+    steps: int = Field(300, ge=1, description="steps of the first iteration")
+    steps_increment: int = Field(20, ge=0, description="steps added each iteration")
+    steps_growth: float = Field(0.0, ge=0, description="relative growth each iteration (0.2=+20%)")
+    batch_size: int = Field(32, ge=1)
+    micro_batches: int = Field(
+        4,
+        ge=1,
+        description="each batch is cut by length into this many forward/backward passes: "
+        "the same gradient, less padding",
+    )
+    lr: float = Field(
+        2e-4,
+        gt=0,
+        description="well below the built-in M's pretraining rate (base.lr, 1e-3), "
+        "which erased M's partial skills when it fine-tuned (benchmarks/README.md)",
+    )
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    num_processes: int = Field(
+        1, ge=1, description="more than 1: each training phase runs under `accelerate launch`"
+    )
+    accelerate_config: str | None = Field(
+        None, description="an accelerate config file (DDP, DeepSpeed, FSDP); set: launched"
+    )
+
+    @model_validator(mode="after")
+    def _continuous(self) -> TrainConfig:
+        if self.continuous and self.init != "previous":
+            raise ValueError("continuous: true needs init: previous (one run, never restarted)")
+        return self
+
+
+class LogConfig(_Strict):
+    tensorboard: bool = Field(True, description="event files in RUN/tensorboard")
+    wandb: bool = Field(False, description="Weights & Biases")
+    wandb_project: str = "selftaught"
+    wandb_mode: Literal["online", "offline"] = Field(
+        "offline", description="offline works without network; `wandb sync` uploads later"
+    )
+
+
+class EvalConfig(_Strict):
+    batch_size: int = Field(256, ge=1)
+    num_samples: int = Field(
+        0, ge=0, description="samples per held-out problem for pass@k; 0: greedy only"
+    )
+    temperature: float = Field(1.0, gt=0, le=5, description="for the pass@k samples")
+    pass_k: list[int] | None = Field(
+        None, description="k of pass@k; none: 1 and each power of two up to num_samples"
+    )
+    pass_k_s: list[tuple[int, int]] | None = Field(
+        None,
+        description="(k, s) pairs of pass@k-s, at least s of k correct; "
+        "none: (num_samples, num_samples/8) as B-STaR's Pass@32-4",
+    )
+
+    @model_validator(mode="after")
+    def _ks(self) -> EvalConfig:
+        for k in [*self.ks(), *(k for k, _ in self.k_s_pairs())]:
+            if not 1 <= k <= self.num_samples:
+                raise ValueError(f"k={k} needs 1 <= k <= num_samples ({self.num_samples})")
+        for k, s in self.k_s_pairs():
+            if not 1 <= s <= k:
+                raise ValueError(f"pass_k_s ({k}, {s}) needs 1 <= s <= k")
+        return self
+
+    def ks(self) -> list[int]:
+        if self.pass_k is not None:
+            return self.pass_k
+        return [2**i for i in range(self.num_samples.bit_length()) if 2**i <= self.num_samples]
+
+    def k_s_pairs(self) -> list[tuple[int, int]]:
+        if self.pass_k_s is not None:
+            return self.pass_k_s
+        return [(self.num_samples, max(1, self.num_samples // 8))] if self.num_samples else []
+
+
+Method = Literal["star", "star-norat", "rest-em", "iterative-rft", "online-rft", "bstar"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+
+class RunConfig(_Strict):
+    method: Method = "star"
+    iterations: int = Field(4, ge=1)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    rationalization: bool = True
+    task: TaskConfig = AdditionTaskConfig()
+    model: ModelConfig = ModelConfig()
+    base: BaseTrainingConfig | None = Field(BaseTrainingConfig(), validate_default=True)
+    sampling: SamplingConfig = SamplingConfig()
+    selection: SelectionConfig = SelectionConfig()
+    reward: RewardConfig = RewardConfig()
+    bstar: BStarConfig = BStarConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
+    quiet: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_task_name(cls, data: Any) -> Any:
+        """``task.name`` may be left out: the addition task, as in the default config."""
+        if isinstance(data, dict) and isinstance(data.get("task"), dict):
+            data = {**data, "task": {"name": "addition", **data["task"]}}
+        return data
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _builtin_only(cls, base: Any, info: ValidationInfo) -> Any:
+        """A real model has no ``base``: a file's recipe for M is dropped, but M's
+        architecture is refused, naming the key: it may be meant for the real model."""
+        model = info.data.get("model")
+        if model is None or model.name_or_path == "builtin":
+            return {} if base is None else base  # `base:` with nothing under it
+        keys = [k for k in BaseTrainingConfig.ARCHITECTURE if isinstance(base, dict) and k in base]
+        if keys:
+            raise PydanticCustomError(
+                "builtin_only",
+                f"the built-in model's architecture, but model.name_or_path is "
+                f"{model.name_or_path!r}, a model with its own: remove it",
+                {"config_key": ", ".join(f"base.{k}" for k in keys)},
+            )
+        return None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        sizes = self.task.sizes
+        if self.base is not None and not sizes[0] <= self.base.max_size <= sizes[-1]:
+            raise ValueError(
+                f"base.max_size ({self.base.max_size}) must lie within the task's sizes "
+                f"({sizes[0]}..{sizes[-1]})"
+            )
+        return self
