@@ -9,17 +9,17 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+import torch
+import transformers
+
+from selftaught import __version__
+
 # what can change the numbers; the rest of an entry (when, at which phase) only locates it
 NUMERIC_KEYS = ("selftaught", "python", "torch", "transformers", "cpu", "threads", "gpus")
 
 
 def describe() -> dict:
     """This process's setup, as JSON-ready values."""
-    import torch
-    import transformers
-
-    from selftaught import __version__
-
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
         "selftaught": __version__,

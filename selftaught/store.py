@@ -218,7 +218,7 @@ class RunStore:
         if self._lock_fd is not None:
             return
         if not create and not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: not a run directory (no such directory)")
+            raise FileNotFoundError(f"{self.root}: no such run directory, so not a run directory")
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
