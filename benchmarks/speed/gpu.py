@@ -61,19 +61,10 @@ from pathlib import Path
 import torch
 import transformers
 
-
-def _import_package() -> None:
-    """The package's imports, few on purpose (it is being refactored); not needed to print
-    a report."""
-    global HFSampler, _generated_length, CHARS, SPECIALS, save_new_tiny, HFTrainer, AdditionTask
-    try:  # the package's layout after its refactor, then before it
-        from selftaught.samplers.hf import HFSampler, _generated_length
-    except ImportError:
-        from selftaught.models.sampling import HFSampler, _generated_length
-    from selftaught.models.tiny import CHARS, SPECIALS, save_new_tiny
-    from selftaught.models.training import HFTrainer
-    from selftaught.tasks import AdditionTask
-
+from selftaught.models.tiny import build_tokenizer, save_new_tiny
+from selftaught.models.training import HFTrainer
+from selftaught.samplers.hf import HFSampler, _generated_length
+from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent
 PARTS = ("tiny", "train", "smol-float32", "smol-bfloat16", "smol-cpu")
@@ -357,23 +348,7 @@ def sampling_block(run, section, sampler, cases, *, params, peak, new_tokens, ro
 # -- models ------------------------------------------------------------------------------------
 def smol_tokenizer(path: Path):
     """The built-in character tokenizer padded with filler tokens to SmolLM2's vocabulary."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    names = SPECIALS + CHARS
-    names += [f"<filler_{i}>" for i in range(SMOLLM2_135M["vocab_size"] - len(names))]
-    core = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(names)}, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token="<pad>",
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        padding_side="left",
-    )
-    tokenizer.save_pretrained(path)
+    build_tokenizer(SMOLLM2_135M["vocab_size"]).save_pretrained(path)
 
 
 def save_smol(path: Path, layers: int) -> int:
@@ -415,7 +390,6 @@ def main() -> None:
         return
     if args.out is None:
         parser.error("--out DIR is needed")
-    _import_package()
     parts = set(args.parts.split(","))
     if parts - set(PARTS):
         parser.error(f"--parts: unknown {sorted(parts - set(PARTS))}; expected some of {PARTS}")

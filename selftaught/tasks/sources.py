@@ -81,6 +81,13 @@ def excerpt(value: Any) -> str:
 
 
 # -- local files -------------------------------------------------------------------------
+def _not_json(err: json.JSONDecodeError, text: str, unit: str) -> str:
+    """What is wrong, and whether the ``unit`` (line, file) looks cut short."""
+    truncated = err.pos >= len(text.rstrip())
+    why = f" (the {unit} ends early: truncated?)" if truncated else ""
+    return f"not valid JSON: {err.msg} at column {err.colno}{why}"
+
+
 def read_jsonl(path: Path) -> list[Record]:
     """One object per line; blank lines are skipped; the first bad line fails with its number."""
     records: list[Record] = []
@@ -103,11 +110,8 @@ def read_jsonl(path: Path) -> list[Record]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as err:
-                truncated = err.pos >= len(text.rstrip())
-                why = " (the line ends early: truncated?)" if truncated else ""
                 raise DataError(
-                    f"{where}: not valid JSON: {err.msg} at column {err.colno}{why}; "
-                    "expected one JSON object per line"
+                    f"{where}: {_not_json(err, text, 'line')}; expected one JSON object per line"
                 ) from None
             if not isinstance(row, dict):
                 raise DataError(
@@ -138,11 +142,7 @@ def read_json(path: Path) -> list[Record]:
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as err:
-        truncated = err.pos >= len(text.rstrip())
-        why = " (the file ends early: truncated?)" if truncated else ""
-        raise DataError(
-            f"{path}:{err.lineno}: not valid JSON: {err.msg} at column {err.colno}{why}"
-        ) from None
+        raise DataError(f"{path}:{err.lineno}: {_not_json(err, text, 'file')}") from None
     if not rows:
         raise DataError(f"{path}: an empty array; expected an array of objects")
     for i, row in enumerate(rows):
