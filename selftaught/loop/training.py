@@ -14,7 +14,7 @@ from selftaught.models.reward import RewardExample, train_reward_model
 from selftaught.models.train_loop import TrainResult
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer
-from selftaught.records import RewardStats, SampleRecord, TrainStats
+from selftaught.records import RewardStats, SampleRecord, SearchStats, TrainStats
 from selftaught.store import REWARD_SAMPLES, TRAIN_ROWS, write_jsonl
 from selftaught.tasks import Example, Problem
 from selftaught.training_data import training_set
@@ -22,7 +22,9 @@ from selftaught.training_data import training_set
 
 def train(ctx: RunContext, n: int) -> None:
     config, store = ctx.config, ctx.store
-    rows, chosen = training_set(config, ctx.task, ctx.problems, store.samples(n))
+    searched = store.stats(n).get("search")
+    tau = SearchStats.from_json(searched).threshold if searched else None
+    rows, chosen = training_set(config, ctx.task, ctx.problems, store.samples(n), tau)
     write_jsonl(store.iter_dir(n) / TRAIN_ROWS, rows)
     init = ctx.base_path if config.train.init == "base" else ctx.model_for(n - 1)
     seed = ctx.seed(n, "train")
