@@ -164,7 +164,7 @@ def test_bstar_defaults_are_the_official_codes():
 
 
 def test_bstar_ablations_need_what_they_keep_fixed():
-    with pytest.raises(ConfigError, match="adjust: temperature keeps the threshold fixed"):
+    with pytest.raises(ConfigError, match="selection.threshold: bstar.adjust: temperature keeps"):
         load_config(None, ["method=bstar", "bstar.adjust=temperature"])
     assert load_config(None, ["method=bstar-temperature"]).selection.threshold == 0.5
     with pytest.raises(ConfigError, match="threshold_from: search needs adjust: both"):

@@ -361,7 +361,9 @@ class RunConfig(_Strict):
             )
         b = self.bstar
         if b.enabled and b.adjust == "temperature" and self.selection.threshold is None:
-            raise ValueError(
-                "bstar.adjust: temperature keeps the threshold fixed: set selection.threshold"
+            raise PydanticCustomError(
+                "fixed_threshold",
+                "bstar.adjust: temperature keeps the threshold fixed at this key: set it",
+                {"config_key": "selection.threshold"},
             )
         return self
