@@ -185,7 +185,10 @@ def refilter(
     except ConfigError as err:
         _fail(str(err))
     task = build_task(config.task)
-    rows, chosen = training_set(config, task, task.train_problems(), store.samples(iteration))
+    searched = store.stats(iteration).get("search") or {}
+    rows, chosen = training_set(
+        config, task, task.train_problems(), store.samples(iteration), searched.get("threshold")
+    )
     out = out or store.iter_dir(iteration) / "refiltered.jsonl"
     write_jsonl(out, rows)
     correct = sum(r["correct"] for r in rows)

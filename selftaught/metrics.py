@@ -98,12 +98,23 @@ def mean_pass_at_k_s(samples_by_problem: dict[str, list[bool]], k: int, s: int) 
 
 
 def exploration(samples: list[dict], ks: list[int], k_s_pairs: list[tuple[int, int]]) -> dict:
-    """pass@k and pass@k-s of samples, keyed as B-STaR's tables name them."""
-    outcomes = {pid: [s["correct"] for s in g] for pid, g in _by_problem(samples).items()}
-    return {
+    """pass@k and pass@k-s of samples, keyed as B-STaR's tables name them, and the distinct
+    correct rationales per problem; with per-step gold (samples that carry ``valid``), pass@k
+    counting only answers reached by valid steps too."""
+    outcomes = _outcomes(samples)
+    out = {
         "pass@k": {str(k): mean_pass_at_k(outcomes, k) for k in ks},
         "pass@k-s": {f"{k}-{s}": mean_pass_at_k_s(outcomes, k, s) for k, s in k_s_pairs},
+        "distinct_correct": distinct_correct(samples),
     }
+    if samples and "valid" in samples[0]:
+        valid = _outcomes(samples, "valid")
+        out["valid_pass@k"] = {str(k): mean_pass_at_k(valid, k) for k in ks}
+    return out
+
+
+def _outcomes(samples: list[dict], key: str = "correct") -> dict[str, list[bool]]:
+    return {pid: [bool(s[key]) for s in g] for pid, g in _by_problem(samples).items()}
 
 
 def _by_problem(samples: list[dict]) -> dict[str, list[dict]]:

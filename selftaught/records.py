@@ -117,6 +117,8 @@ class TrainStats(PhaseStats):
     examples: int = 0
     rationalized: int = 0
     selected_accuracy: float = 0.0
+    # tasks with per-step gold: the share trained on that is right with every step valid
+    selected_valid_accuracy: float | None = None
     threshold: float | None = None  # the reward threshold applied (B-STaR: chosen here)
     balance_score: float | None = None
     init: str = "base"  # "base" or "iteration N": the weights training started from
@@ -129,7 +131,8 @@ class EvalStats(PhaseStats):
     seconds: float = 0.0
     tokens: int = 0
     seed: int = 0  # of the pass@k samples; greedy evaluation draws nothing
-    exploration: dict[str, Any] | None = None  # pass@k, pass@k-s, best-of-k, when sampled
+    # pass@k, pass@k-s, distinct correct, best-of-k, valid pass@k: when sampled
+    exploration: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
@@ -172,6 +175,12 @@ class MetricsRow:
     # with eval.num_samples: exploration at temperature eval.temperature
     pass_at_k: dict[str, float] | None = _key("pass@k", omit_none=True)
     pass_at_k_s: dict[str, float] | None = _key("pass@k-s", omit_none=True)
+    # ... counting only answers reached by valid steps (tasks with per-step gold)
+    valid_pass_at_k: dict[str, float] | None = _key("valid_pass@k", omit_none=True)
+    # ... distinct correct rationales per held-out problem: the same problems every round,
+    # unlike distinct_correct, over the round's fresh problems
+    eval_distinct_correct: float | None = _key("eval_distinct_correct", omit_none=True)
+    # ... share of held-out problems whose highest-reward sample is right (with a reward model)
     best_of_k_accuracy: float | None = _key("best_of_k_accuracy", omit_none=True)
     problems: int = 0
     generated_correct: int = 0
@@ -180,6 +189,7 @@ class MetricsRow:
     rationalized: int = 0
     train_examples: int = 0
     selected_accuracy: float | None = None
+    selected_valid_accuracy: float | None = _key("selected_valid_accuracy", omit_none=True)
     train_steps: int = 0
     train_loss: float | None = None
     temperature: float | None = None
@@ -190,7 +200,13 @@ class MetricsRow:
     seconds: dict[str, float] = field(default_factory=dict)  # per phase, in phase order
     tokens_per_second: dict[str, float] = field(default_factory=dict)
 
-    EXPLORATION_KEYS: ClassVar[tuple[str, ...]] = ("pass@k", "pass@k-s", "best_of_k_accuracy")
+    EXPLORATION_KEYS: ClassVar[tuple[str, ...]] = (
+        "pass@k",
+        "pass@k-s",
+        "valid_pass@k",
+        "eval_distinct_correct",
+        "best_of_k_accuracy",
+    )
 
     def to_json(self) -> dict[str, Any]:
         data = {}
@@ -207,5 +223,11 @@ class MetricsRow:
         return cls(**{by_key[k]: v for k, v in data.items() if k in by_key})
 
     def exploration(self, key: str) -> dict[str, float]:
-        """``pass@k`` or ``pass@k-s`` by its JSON key, empty when not measured."""
-        return {"pass@k": self.pass_at_k, "pass@k-s": self.pass_at_k_s}[key] or {}
+        """``pass@k``, ``pass@k-s`` or ``valid_pass@k`` by its JSON key, empty when not
+        measured."""
+        by_key = {
+            "pass@k": self.pass_at_k,
+            "pass@k-s": self.pass_at_k_s,
+            "valid_pass@k": self.valid_pass_at_k,
+        }
+        return by_key[key] or {}

@@ -39,29 +39,74 @@ def reference_solutions(
     return {p.id: task.reference(p) for p in problems}
 
 
+def answered(config: RunConfig, records: list[dict]) -> list[dict]:
+    """With ``bstar.drop_unparseable``, the records with an answer to extract: the official
+    code never considers a response without its answer marker."""
+    if not config.bstar.drop_unparseable:
+        return records
+    return [r for r in records if r.get("answer", "") is not None]
+
+
 def bstar_candidates(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
-) -> list[dict]:
-    """What B-STaR's balance score is computed over: the samples drawn without a hint, and
-    each asked query's reference solution (``bstar.with_references``)."""
+) -> tuple[list[dict], list[str]]:
+    """What B-STaR's balance score is computed over, and the queries asked: the samples
+    drawn without a hint that pass the oracle filter and have an answer (when those are
+    asked for), and each asked query's reference solution (``bstar.with_references``)."""
     unhinted = [r for r in records if not r["hinted"]]
-    asked = {r["problem_id"] for r in unhinted}
-    refs = reference_solutions(config, task, [p for p in problems if p.id in asked])
-    return bstar.with_references(unhinted, refs)
+    asked = list(dict.fromkeys(r["problem_id"] for r in unhinted))
+    kept = answered(config, valid_steps_only(config, task, problems, unhinted))
+    ids = set(asked)
+    refs = reference_solutions(config, task, [p for p in problems if p.id in ids])
+    return bstar.with_references(kept, refs, asked), asked
+
+
+def search_grid(config: RunConfig) -> list[float]:
+    """The taus the search tries: the sweep, or only the fixed one when the temperature
+    alone is adjusted."""
+    if config.bstar.adjust == "temperature":
+        return [config.selection.threshold]
+    return threshold_grid(config.bstar)
+
+
+def _bstar_threshold(
+    config: RunConfig, records: list[dict], candidates: list[dict], asked: list[str], searched
+) -> tuple[float, float, list[dict]]:
+    """The round's tau, its balance score, and the records the official cap leaves."""
+    b = config.bstar
+    grid = search_grid(config)
+    if b.threshold_from == "search":
+        if searched is None:
+            raise ValueError("bstar.threshold_from: search, but the round has no search threshold")
+        grid = [searched]
+    common = {"target": b.train_target, "empty": b.empty_queries, "queries": asked}
+    tau, balance = bstar.best_threshold(candidates, b.n_star, grid, **common)
+    cap = bstar.cap_at(candidates, tau, b.train_target, asked)
+    if cap is not None:
+        inside = {id(s) for s in bstar.capped(candidates, tau, cap)}
+        records = [r for r in records if r["hinted"] or id(r) in inside]
+    return tau, balance, records
 
 
 def training_set(
-    config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
+    config: RunConfig,
+    task: Task,
+    problems: list[Problem],
+    records: list[dict],
+    search_threshold: float | None = None,
 ) -> tuple[list[dict], dict]:
     """An iteration's training rows and the threshold chosen: a pure function of the stored
-    samples, so ``selftaught refilter`` can redo it with other selection settings."""
+    samples, so ``selftaught refilter`` can redo it with other selection settings.
+    ``search_threshold``: the search phase's tau, for ``bstar.threshold_from: search``."""
     sel = config.selection
-    records = valid_steps_only(config, task, problems, records)
     threshold, balance = sel.threshold, None
     if config.bstar.enabled:
-        b = config.bstar
-        candidates = bstar_candidates(config, task, problems, records)
-        threshold, balance = bstar.best_threshold(candidates, b.n_star, threshold_grid(b))
+        candidates, asked = bstar_candidates(config, task, problems, records)
+        records = answered(config, records)
+        threshold, balance, records = _bstar_threshold(
+            config, records, candidates, asked, search_threshold
+        )
+    records = valid_steps_only(config, task, problems, records)
     kept = selection.select(
         records,
         leaks_hint=task.leaks_hint,

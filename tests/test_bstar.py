@@ -49,10 +49,18 @@ def test_select_is_strict_and_keeps_order():
 # --- grids --------------------------------------------------------------------------------
 
 
-def test_threshold_grid_has_201_exact_values():
+def test_threshold_grid_is_the_official_loops_200_values_as_exact_decimals():
+    official, tau = [], -1.0
+    while True:  # train_code/determine_hyper.py, find_strategy
+        official.append(tau)
+        tau += 0.01
+        if tau > 1.0:
+            break
     grid = bstar.thresholds()
-    assert len(grid) == 201
-    assert grid[0] == -1.0 and grid[-1] == 1.0
+    assert len(grid) == len(official) == 200
+    assert grid == [round(v, 2) + 0.0 for v in official]
+    assert all(0 <= o - g < 2e-15 for o, g in zip(official, grid, strict=True))  # drift: above
+    assert grid[0] == -1.0 and grid[-1] == 0.99 and 1.0 not in grid
     assert grid[100] == 0.0 and math.copysign(1.0, grid[100]) == 1.0  # not -0.0
     assert grid[170] == 0.7 and grid[130] == 0.3 and grid[1] == -0.99
     assert all(v == round(v, 2) for v in grid)
@@ -323,3 +331,46 @@ def test_the_reference_scores_below_a_rewarded_correct_sample():
     assert bstar.balance_score(samples, 0.5) == pytest.approx(1.0)  # 9 correct of 9
     assert bstar.balance_score(samples, 1.0) == pytest.approx(1.0)  # the 8 samples alone
     assert bstar.balance_score(samples, -1.0) == pytest.approx(9 / 11)
+
+
+def test_with_references_covers_asked_queries_that_lost_every_sample():
+    samples = [_s("p", "a", True, 1.2)]
+    out = bstar.with_references(samples, {"p": "ref p", "q": "ref q"}, ["p", "q"])
+    assert [(s["problem_id"], s["completion"]) for s in out] == [
+        ("p", "a"),
+        ("p", "ref p"),
+        ("q", "ref q"),
+    ]
+
+
+# --- queries that keep nothing, and the per-query cap -------------------------------------------
+
+
+def test_empty_queries_zero_counts_every_asked_query():
+    samples = _query("kept", 4, 0, reward_correct=0.9) + _query("empty", 2, 2, -0.5, -0.5)
+    assert bstar.balance_score(samples, 0.0, empty="zero") == 0.25  # (0.5 + 0) / 2
+    # a query asked but with no candidate at all counts too
+    assert bstar.balance_score(samples, 0.0, empty="zero", queries=["none"]) == pytest.approx(
+        0.5 / 3
+    )
+    assert bstar.balance_score(samples, 0.0, queries=["none"]) == 0.5  # skip: as officially
+    with pytest.raises(ValueError, match="'skip' or 'zero'"):
+        bstar.balance_score(samples, 0.0, empty="drop")
+
+
+def test_the_cap_is_the_smallest_that_reaches_the_target():
+    # a: 4 right (1.4..1.1), b: 1 right; no cap: a 4/8, b 1/8
+    samples = [_s("a", f"r{i}", True, 1.4 - i / 10) for i in range(4)] + _query("b", 1, 0)
+    assert bstar.cap_at(samples, 0.0, None) is None
+    assert bstar.cap_at(samples, 0.0, 2) == 1  # 1 + 1
+    assert bstar.cap_at(samples, 0.0, 4) == 3  # 3 + 1
+    assert bstar.cap_at(samples, 0.0, 99) == bstar.MAX_CAP  # never reached
+    assert bstar.balance_score(samples, 0.0, target=4) == pytest.approx((3 / 8 + 1 / 8) / 2)
+    assert bstar.balance_score(samples, 0.0) == pytest.approx((4 / 8 + 1 / 8) / 2)
+    kept = bstar.capped(bstar.with_references(samples, {"a": "ref"}), 0.0, 3)
+    assert [s["completion"] for s in kept] == ["r0", "r1", "r2", "b right 0"]
+    kept = bstar.capped(bstar.with_references(samples, {"a": "ref"}), 1.15, 3)
+    assert [s["completion"] for s in kept] == ["r0", "r1", "r2", "b right 0"]
+    # the reference (1.0) takes a slot like any candidate, and is never returned
+    kept = bstar.capped(bstar.with_references(samples[:2], {"a": "ref"}), 0.0, 3)
+    assert [s["completion"] for s in kept] == ["r0", "r1"]

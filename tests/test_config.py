@@ -152,3 +152,20 @@ def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base
     with pytest.raises(ConfigError, match="model.layers: unknown key; .* is base.layers now"):
         load_config(None, ["model.layers=2"])
     assert resolve({"base": None}).base == resolve({}).base  # `base:` with nothing under it
+
+
+def test_bstar_defaults_are_the_official_codes():
+    b = resolve({"method": "bstar"}).bstar
+    assert b.temperatures == [round(0.5 + 0.05 * i, 2) for i in range(15)]  # 0.50..1.20
+    assert (b.threshold_min, b.threshold_max, b.threshold_step) == (-1.0, 0.99, 0.01)
+    assert (b.n_star, b.search_target, b.train_target) == (8, 3550, 67500)
+    assert b.reference and b.drop_unparseable
+    assert (b.adjust, b.threshold_from, b.empty_queries) == ("both", "round", "skip")
+
+
+def test_bstar_ablations_need_what_they_keep_fixed():
+    with pytest.raises(ConfigError, match="selection.threshold: bstar.adjust: temperature keeps"):
+        load_config(None, ["method=bstar", "bstar.adjust=temperature"])
+    assert load_config(None, ["method=bstar-temperature"]).selection.threshold == 0.5
+    with pytest.raises(ConfigError, match="threshold_from: search needs adjust: both"):
+        load_config(None, ["method=bstar-threshold", "bstar.threshold_from=search"])

@@ -41,6 +41,14 @@ def test_every_preset_runs_two_rounds_and_logs_its_metrics(tmp_path, toy_raw, me
         assert rows[n]["train_examples"] == len(train)
         if config.selection.require_correct:
             assert all(r["correct"] for r in train)
+        # the Table 3 ablations: what is not adjusted stays as configured
+        b, searched = config.bstar, "search" in store.stats(n)
+        assert searched == (b.enabled and b.adjust != "threshold")
+        if b.enabled and b.adjust == "threshold":
+            assert rows[n]["temperature"] == config.sampling.temperature == 0.8
+        if b.enabled and b.adjust == "temperature":
+            assert rows[n]["temperature"] in (0.6, 1.2) and rows[n]["threshold"] == 0.5
+            assert all(r["reward"] > 0.5 for r in train)
 
 
 def test_presets_differ_exactly_where_the_methods_do(toy_raw):
@@ -88,16 +96,19 @@ def test_bstar_logs_its_choice_of_temperature_and_threshold(tmp_path, toy_raw, r
         assert rows[n]["threshold"] is not None and rows[n]["balance_score"] is not None
         searched = read_jsonl(store.iter_dir(n) / "search.jsonl.gz")
         assert len(searched) == 2 * 6 * config.sampling.num_samples
-        # the choice is the balance score's, on the samples plus (if on) the references
-        asked = {s["problem_id"] for s in searched}
+        # the choice is the balance score's, on the samples with an answer plus (if on) the
+        # references
+        asked = list(dict.fromkeys(s["problem_id"] for s in searched))
         refs = {p.id: task.reference(p) for p in task.train_problems() if p.id in asked}
         by_t = {
             t: bstar.with_references(
-                [s for s in searched if s["temperature"] == t], refs if reference else {}
+                [s for s in searched if s["temperature"] == t and s["answer"] is not None],
+                refs if reference else {},
+                asked,
             )
             for t in (0.6, 1.2)
         }
-        again = bstar.choose_configuration(by_t, grid=bstar.thresholds())
+        again = bstar.choose_configuration(by_t, grid=bstar.thresholds(), target=3550)
         assert {f"{t:g}": v for t, v in again["scores"].items()} == search["scores"]
         assert again["temperature"] == search["temperature"]
         train = read_jsonl(store.iter_dir(n) / "train.jsonl")

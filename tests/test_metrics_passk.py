@@ -164,7 +164,24 @@ def test_exploration_groups_samples_by_problem():
     from selftaught.metrics import exploration
 
     rows = [("a", True), ("a", False), ("b", False), ("b", False), ("a", False), ("b", True)]
-    samples = [{"problem_id": pid, "correct": c} for pid, c in rows]
+    samples = [{"problem_id": pid, "correct": c, "completion": "x"} for pid, c in rows]
     got = exploration(samples, [1, 3], [(3, 2)])
     assert got["pass@k"] == {"1": pytest.approx(1 / 3), "3": 1.0}
     assert got["pass@k-s"] == {"3-2": 0.0}
+    assert got["distinct_correct"] == 1.0 and "valid_pass@k" not in got
+
+
+def test_exploration_with_step_gold_counts_valid_answers_apart():
+    from selftaught.metrics import exploration
+
+    rows = [("a", True, True), ("a", True, False), ("a", False, False), ("b", True, False)]
+    rows += [("b", False, False), ("b", True, False)]
+    samples = [
+        {"problem_id": pid, "correct": c, "valid": v, "completion": f"{pid}{i}"}
+        for i, (pid, c, v) in enumerate(rows)
+    ]
+    got = exploration(samples, [1, 3], [])
+    assert got["pass@k"] == {"1": pytest.approx(2 / 3), "3": 1.0}
+    # b's right answers all came by invalid steps: only a counts
+    assert got["valid_pass@k"] == {"1": pytest.approx(1 / 6), "3": 0.5}
+    assert got["distinct_correct"] == 2.0

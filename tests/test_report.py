@@ -103,7 +103,8 @@ def test_report_writes_markdown_and_valid_pngs(star_run):
     assert result.exit_code == 0, result.output
     assert str(out / "report.md") in result.output
     names = {p.name for p in (out / "plots").glob("*.png")}
-    assert names == {"accuracy_by_bucket.png", "examples.png", "time.png"}  # no pass@k, no B-STaR
+    # no pass@k, no B-STaR; the training data's valid share: addition has per-step gold
+    assert names == {"accuracy_by_bucket.png", "exploration.png", "examples.png", "time.png"}
     for path in (out / "plots").glob("*.png"):
         assert_png(path)
     text = (out / "report.md").read_text()
@@ -115,7 +116,11 @@ def test_report_writes_markdown_and_valid_pngs(star_run):
     assert "best pass@1" in text and "examples kept" in text and "train s" in text
     for name in names:
         assert f"(plots/{name})" in text
-    assert "B-STaR" not in text and "## pass@k" not in text
+    assert "## B-STaR" not in text and "## pass@k" not in text
+    assert "| iteration | distinct correct (held-out) | distinct correct (round) |" in text
+    for r in rows[1:]:
+        right, valid = r["selected_accuracy"], r["selected_valid_accuracy"]
+        assert f" | {100 * right:.1f} | {100 * valid:.1f} |" in text
     threads = RunStore(out).environments()[0]["threads"]
     assert "## Setup" in text and "| start | " in text and f" | {threads} | none |" in text
 
@@ -144,18 +149,32 @@ def test_star_plots_show_the_metrics_series(star_run):
         assert heights == pytest.approx([r["seconds"][phase] for r in rows])
     assert plots.pass_at_k(typed(rows)) is None and plots.bstar_choices(typed(rows)) is None
 
+    left, right = plots.exploration_exploitation(typed(rows)).axes  # iteration 0: NaN
+    assert lines(left)["round's problems"][1:] == [r["distinct_correct"] for r in rows[1:]]
+    kept = lines(right)
+    assert list(kept) == ["trained on: right", "trained on: right, valid steps"]  # no RM
+    assert kept["trained on: right"][1:] == [r["selected_accuracy"] for r in rows[1:]]
+    valid = [r["selected_valid_accuracy"] for r in rows[1:]]
+    assert kept["trained on: right, valid steps"][1:] == valid
+    assert 0 < valid[0] <= kept["trained on: right"][1]
+
 
 def test_bstar_report_has_pass_at_k_and_the_chosen_configurations(bstar_run):
     out, rows = bstar_run
     assert runner.invoke(app, ["report", str(out)]).exit_code == 0
-    for name in ("accuracy_by_bucket", "pass_at_k", "bstar", "examples", "time"):
+    for name in ("accuracy_by_bucket", "pass_at_k", "exploration", "bstar", "examples", "time"):
         assert_png(out / "plots" / f"{name}.png")
 
     passk = lines(plots.pass_at_k(typed(rows)).axes[0])
-    assert list(passk) == ["pass@1", "pass@2", "pass@4", "pass@4-s1"]
+    valid = ["valid pass@1", "valid pass@2", "valid pass@4"]
+    assert list(passk) == ["pass@1", "pass@2", "pass@4", "pass@4-s1", *valid]
     for k in ("1", "2", "4"):
         assert passk[f"pass@{k}"] == [r["pass@k"][k] for r in rows]
+        assert passk[f"valid pass@{k}"] == [r["valid_pass@k"][k] for r in rows]
+        assert all(r["valid_pass@k"][k] <= r["pass@k"][k] for r in rows)
     assert passk["pass@4-s1"] == [r["pass@k-s"]["4-1"] for r in rows]
+    fixed = lines(plots.exploration_exploitation(typed(rows)).axes[0])["held-out (fixed)"]
+    assert fixed == [r["eval_distinct_correct"] for r in rows] and all(v >= 0 for v in fixed)
 
     fig = plots.bstar_choices(typed(rows))
     rounds = [r for r in rows if r["iteration"] > 0]

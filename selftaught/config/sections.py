@@ -128,9 +128,17 @@ class RewardConfig(_Strict):
 
 
 class BStarConfig(_Strict):
-    """B-STaR's per-round search for the temperature and reward threshold (bstar.py)."""
+    """B-STaR's per-round search for the temperature and reward threshold (bstar.py).
+
+    The defaults are the official code's choices; docs/bstar.md sets each key beside the
+    paper and the official code."""
 
     enabled: bool = Field(False, description="choose temperature and threshold every round")
+    adjust: Literal["both", "temperature", "threshold"] = Field(
+        "both",
+        description="what each round re-chooses (the paper's Table 3): temperature only keeps "
+        "selection.threshold; threshold only samples at sampling.temperature, with no search",
+    )
     n_star: int = Field(
         bstar.N_STAR, ge=1, description="correct responses per query that count as enough"
     )
@@ -139,7 +147,10 @@ class BStarConfig(_Strict):
         None, ge=1, description="samples per problem and temperature; none: sampling.num_samples"
     )
     temperatures: list[float] = Field(
-        [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2], min_length=1, description="the grid to try"
+        list(bstar.TEMPERATURES),
+        min_length=1,
+        description="the grid to try: the official 0.50..1.20 in steps of 0.05 (its file names "
+        "leave only 0.55, 0.65, ..., 1.15 reachable: list those to reproduce that)",
     )
     reference: bool = Field(
         True,
@@ -148,15 +159,52 @@ class BStarConfig(_Strict):
         "task's worked solution, else (data tasks) the gold answer; code tasks need APPS's "
         "'solutions'",
     )
+    drop_unparseable: bool = Field(
+        True,
+        description="responses with no answer to extract are no candidates, neither scored nor "
+        "trained on (official: no '# Answer' marker); false: they count as wrong ones",
+    )
     threshold_min: float = Field(-1.0, ge=-5, le=5)
-    threshold_max: float = Field(1.0, ge=-5, le=5)
+    threshold_max: float = Field(
+        bstar.THRESHOLD_MAX,
+        ge=-5,
+        le=5,
+        description="0.99, the official loop's last value; 1.0 drops the reference, and with "
+        "it every unsolved query from the mean",
+    )
     threshold_step: float = Field(0.01, gt=0)
+    threshold_from: Literal["round", "search"] = Field(
+        "round",
+        description="round: swept again on the round's samples (official code); search: the "
+        "search subset's tau (the paper)",
+    )
+    empty_queries: Literal["skip", "zero"] = Field(
+        "skip",
+        description="a query that keeps nothing: left out of the mean (official), or scored 0",
+    )
+    search_target: int | None = Field(
+        3550,
+        ge=1,
+        description="the search keeps per query the best m candidates above tau, m the smallest "
+        "of 1..64 whose total reaches this (official --valid_sample_size); none: no cap",
+    )
+    train_target: int | None = Field(
+        67500,
+        ge=1,
+        description="the same cap on the round's sweep and training set (official "
+        "MATH_TARGET_SIZE); none: no cap",
+    )
 
     @model_validator(mode="after")
     def _grids(self) -> BStarConfig:
         if any(t <= 0 or t > 5 for t in self.temperatures):
             raise ValueError(f"temperatures must be in (0, 5], got {self.temperatures}")
         _ordered(self, "threshold_min", "threshold_max")
+        if self.threshold_from == "search" and self.adjust != "both":
+            raise ValueError(
+                f"threshold_from: search needs adjust: both (with adjust: {self.adjust} the "
+                "search chooses no threshold)"
+            )
         return self
 
 
@@ -247,7 +295,16 @@ class EvalConfig(_Strict):
         return [(self.num_samples, max(1, self.num_samples // 8))] if self.num_samples else []
 
 
-Method = Literal["star", "star-norat", "rest-em", "iterative-rft", "online-rft", "bstar"]
+Method = Literal[
+    "star",
+    "star-norat",
+    "rest-em",
+    "iterative-rft",
+    "online-rft",
+    "bstar",
+    "bstar-temperature",
+    "bstar-threshold",
+]
 METHODS: tuple[str, ...] = get_args(Method)
 
 
@@ -301,5 +358,12 @@ class RunConfig(_Strict):
             raise ValueError(
                 f"base.max_size ({self.base.max_size}) must lie within the task's sizes "
                 f"({sizes[0]}..{sizes[-1]})"
+            )
+        b = self.bstar
+        if b.enabled and b.adjust == "temperature" and self.selection.threshold is None:
+            raise PydanticCustomError(
+                "fixed_threshold",
+                "bstar.adjust: temperature keeps the threshold fixed at this key: set it",
+                {"config_key": "selection.threshold"},
             )
         return self

@@ -14,7 +14,7 @@ from selftaught.records import (
     SearchStats,
     TrainStats,
 )
-from selftaught.rollout import evaluate_greedy
+from selftaught.rollout import evaluate_greedy, mark_valid
 from selftaught.store import EVAL_RESULTS, EVAL_SAMPLES, write_jsonl
 
 
@@ -39,7 +39,9 @@ def evaluate(ctx: RunContext, n: int) -> None:
         )
         write_jsonl(ctx.store.iter_dir(n) / EVAL_SAMPLES, samples)
         stats.seconds += summary.seconds
-        stats.exploration = metrics.exploration(samples, e.ks(), e.k_s_pairs())
+        stats.exploration = metrics.exploration(
+            mark_valid(ctx.task, problems, samples), e.ks(), e.k_s_pairs()
+        )
         if ctx.reward_model is not None:
             stats.exploration["best_of_k_accuracy"] = metrics.best_of_k_accuracy(samples)
     phases = {**ctx.store.stats(n), "eval": stats.to_json()}
@@ -71,6 +73,8 @@ def metrics_row(ctx: RunContext, n: int, results: list[EvalResult], phases: dict
         pass_at_1=greedy["accuracy"],
         pass_at_k=exploration.get("pass@k"),
         pass_at_k_s=exploration.get("pass@k-s"),
+        valid_pass_at_k=exploration.get("valid_pass@k"),
+        eval_distinct_correct=exploration.get("distinct_correct"),
         best_of_k_accuracy=exploration.get("best_of_k_accuracy"),
         problems=len(ctx.round_problems(n)) if n else 0,
         generated_correct=sample.correct if sample else 0,
@@ -79,6 +83,7 @@ def metrics_row(ctx: RunContext, n: int, results: list[EvalResult], phases: dict
         rationalized=train.rationalized if train else 0,
         train_examples=train.examples if train else 0,
         selected_accuracy=train.selected_accuracy if train else None,
+        selected_valid_accuracy=train.selected_valid_accuracy if train else None,
         train_steps=train.steps if train else 0,
         train_loss=train.loss if train else None,
         temperature=sample.temperature if sample else None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from selftaught.config import RunConfig
 from selftaught.loop.context import RunContext
 from selftaught.loop.evaluation import evaluate, summary_line
-from selftaught.loop.sampling import rationalize, sample, search
+from selftaught.loop.sampling import rationalize, sample, search, searches
 from selftaught.loop.training import train, train_reward
 from selftaught.store import (
     EVAL_RESULTS,
@@ -39,7 +39,7 @@ class Phase:
 
 PHASES: tuple[Phase, ...] = (
     Phase("reward", (REWARD_SAMPLES,), lambda c, n: n == 0 and c.reward.enabled, train_reward),
-    Phase("search", (SEARCH_SAMPLES,), lambda c, n: n > 0 and c.bstar.enabled, search),
+    Phase("search", (SEARCH_SAMPLES,), lambda c, n: n > 0 and searches(c), search),
     Phase("sample", (SAMPLES,), lambda c, n: n > 0, sample),
     Phase("rationalize", (RATIONALIZED,), lambda c, n: n > 0, rationalize),
     Phase("train", (TRAIN_ROWS, MODEL), lambda c, n: n > 0, train),

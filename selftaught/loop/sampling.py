@@ -6,21 +6,23 @@ from __future__ import annotations
 import random
 
 from selftaught import bstar, metrics, selection
+from selftaught.config import RunConfig
 from selftaught.loop.context import RunContext
 from selftaught.records import RationalizeStats, SampleStats, SearchStats
 from selftaught.store import RATIONALIZED, SAMPLES, SEARCH_SAMPLES, read_jsonl, write_jsonl
 from selftaught.tasks import Problem
-from selftaught.training_data import (
-    bstar_candidates,
-    reference_solutions,
-    threshold_grid,
-    valid_steps_only,
-)
+from selftaught.training_data import bstar_candidates, reference_solutions, search_grid
+
+
+def searches(config: RunConfig) -> bool:
+    """Whether a round starts with B-STaR's search: not when only tau is re-chosen."""
+    return config.bstar.enabled and config.bstar.adjust != "threshold"
 
 
 def search(ctx: RunContext, n: int) -> None:
     """B-STaR: on a subset of queries, the temperature whose best-over-tau balance score is
-    highest; the threshold is re-chosen on the whole round in the train phase."""
+    highest; the threshold is re-chosen on the whole round in the train phase (unless
+    ``bstar.threshold_from: search``)."""
     config, b = ctx.config, ctx.config.bstar
     seed = ctx.seed(n, "search")
     subset = random.Random(seed).sample(ctx.problems, min(b.queries, len(ctx.problems)))
@@ -39,11 +41,17 @@ def search(ctx: RunContext, n: int) -> None:
             num_samples=k,
             sampler=sampler,
         )
-        kept = valid_steps_only(config, ctx.task, subset, rows)
-        candidates[t] = bstar_candidates(config, ctx.task, subset, kept)
+        candidates[t], _ = bstar_candidates(config, ctx.task, subset, rows)
         records, seconds = records + rows, seconds + summary.seconds
     _say_once_without_references(ctx, subset)
-    choice = bstar.choose_configuration(candidates, b.n_star, threshold_grid(b))
+    choice = bstar.choose_configuration(
+        candidates,
+        b.n_star,
+        search_grid(config),
+        target=b.search_target,
+        empty=b.empty_queries,
+        queries=[p.id for p in subset],
+    )
     write_jsonl(ctx.store.iter_dir(n) / SEARCH_SAMPLES, records)
     stats = SearchStats(
         temperature=choice["temperature"],
@@ -70,7 +78,7 @@ def _say_once_without_references(ctx: RunContext, subset: list[Problem]) -> None
 def sample(ctx: RunContext, n: int) -> None:
     s = ctx.config.sampling
     temperature = s.temperature
-    if ctx.config.bstar.enabled:
+    if searches(ctx.config):
         temperature = SearchStats.from_json(ctx.store.stats(n)["search"]).temperature
     records, summary = ctx.rollout().sample(
         ctx.model_for(n - 1),

@@ -14,7 +14,8 @@ from selftaught.models.reward import RewardExample, train_reward_model
 from selftaught.models.train_loop import TrainResult
 from selftaught.models.train_phase import launch, write_spec
 from selftaught.models.training import HFTrainer
-from selftaught.records import RewardStats, SampleRecord, TrainStats
+from selftaught.records import RewardStats, SampleRecord, SearchStats, TrainStats
+from selftaught.rollout import mark_valid
 from selftaught.store import REWARD_SAMPLES, TRAIN_ROWS, write_jsonl
 from selftaught.tasks import Example, Problem
 from selftaught.training_data import training_set
@@ -22,7 +23,9 @@ from selftaught.training_data import training_set
 
 def train(ctx: RunContext, n: int) -> None:
     config, store = ctx.config, ctx.store
-    rows, chosen = training_set(config, ctx.task, ctx.problems, store.samples(n))
+    searched = store.stats(n).get("search")
+    tau = SearchStats.from_json(searched).threshold if searched else None
+    rows, chosen = training_set(config, ctx.task, ctx.problems, store.samples(n), tau)
     write_jsonl(store.iter_dir(n) / TRAIN_ROWS, rows)
     init = ctx.base_path if config.train.init == "base" else ctx.model_for(n - 1)
     seed = ctx.seed(n, "train")
@@ -35,6 +38,7 @@ def train(ctx: RunContext, n: int) -> None:
         examples=len(rows),
         rationalized=sum(r["rationalized"] for r in rows),
         selected_accuracy=metrics.accuracy(rows),
+        selected_valid_accuracy=_valid_share(ctx, rows),
         threshold=chosen["threshold"],
         balance_score=chosen["balance_score"],
         init="base" if init == ctx.base_path else f"iteration {n - 1}",
@@ -42,6 +46,14 @@ def train(ctx: RunContext, n: int) -> None:
         seed=seed,
     )
     store.complete(n, "train", stats.to_json())
+
+
+def _valid_share(ctx: RunContext, rows: list[dict]) -> float | None:
+    """Of what is trained on, the share right with every step valid (per-step gold only):
+    B-STaR's exploitation, the filter's precision where a lucky answer can pass it."""
+    if not ctx.task.step_gold:
+        return None
+    return metrics.accuracy(mark_valid(ctx.task, ctx.problems, rows), "valid")
 
 
 def _fit(ctx: RunContext, n: int, init: Path, examples: list[Example], seed: int) -> TrainResult:

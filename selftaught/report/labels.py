@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from selftaught.records import MetricsRow
 
-EXPLORATION = ("pass@k", "pass@k-s")  # MetricsRow.exploration's keys, in column order
+# MetricsRow.exploration's keys, in column order
+EXPLORATION = ("pass@k", "pass@k-s", "valid_pass@k")
 
 
 def natural_key(key: str):
@@ -32,9 +33,12 @@ def bucket_order(rows: list[MetricsRow]) -> list[str]:
 
 
 def pass_label(key: str, k: str) -> str:
-    """``pass@4``; ``pass@32-s4`` for at least 4 correct of 32 (B-STaR's Pass@32-4)."""
+    """``pass@4``; ``pass@32-s4`` for at least 4 correct of 32 (B-STaR's Pass@32-4);
+    ``valid pass@4`` counting only answers reached by valid steps."""
     if key == "pass@k":
         return f"pass@{k}"
+    if key == "valid_pass@k":
+        return f"valid pass@{k}"
     total, at_least = k.split("-")
     return f"pass@{total}-s{at_least}"
 
@@ -64,3 +68,12 @@ def searched_temperatures(rows: list[MetricsRow]) -> list[str]:
 def phase_order(rows: list[MetricsRow]) -> list[str]:
     """The phases timed, in the order the loop ran them (it writes ``seconds`` that way)."""
     return list(dict.fromkeys(p for r in rows for p in r.seconds))
+
+
+def has_exploitation(rows: list[MetricsRow]) -> bool:
+    """Whether any row measured what the exploration/exploitation figure draws."""
+    return any(
+        v is not None
+        for r in rows
+        for v in (r.eval_distinct_correct, r.best_of_k_accuracy, r.selected_valid_accuracy)
+    )

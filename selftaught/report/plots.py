@@ -22,6 +22,7 @@ from selftaught.report.labels import (
     bucket_label,
     bucket_order,
     has_bstar,
+    has_exploitation,
     pass_ks,
     pass_label,
     phase_order,
@@ -65,7 +66,7 @@ def pass_at_k(rows: list[MetricsRow]) -> Figure | None:
         return None
     fig, (ax,) = _figure()
     x = _iterations(rows)
-    for key, style in zip(EXPLORATION, ("-", "--"), strict=True):
+    for key, style in zip(EXPLORATION, ("-", "--", ":"), strict=True):
         for k in ks[key]:
             y = [r.exploration(key).get(k, float("nan")) for r in rows]
             ax.plot(x, y, style, marker="o", label=pass_label(key, k))
@@ -94,6 +95,31 @@ def bstar_choices(rows: list[MetricsRow]) -> Figure | None:
         y = [_num((r.search_balance_scores or {}).get(t)) for r in rounds]
         ax.plot(x, y, marker="o", label=f"T={t}")
     _axes(ax, "best balance score", "search: score per temperature")
+    return fig
+
+
+def exploration_exploitation(rows: list[MetricsRow]) -> Figure | None:
+    """B-STaR's Fig. 2/3 beside pass@k: distinct correct rationales per problem (left), and
+    how well what is kept is picked (right): the reward model's best-of-k on the held-out
+    problems, the share of the training data that is right, and right with valid steps."""
+    if not has_exploitation(rows):
+        return None
+    fig, (left, right) = _figure(1, 2, size=(11, 4.0))
+    x = _iterations(rows)
+    series = {"held-out (fixed)": "eval_distinct_correct", "round's problems": "distinct_correct"}
+    for label, name in series.items():
+        left.plot(x, [_num(getattr(r, name)) for r in rows], marker="o", label=label)
+    _axes(left, "distinct correct per problem", "exploration: distinct correct rationales")
+    series = {
+        "best-of-k (reward model)": "best_of_k_accuracy",
+        "trained on: right": "selected_accuracy",
+        "trained on: right, valid steps": "selected_valid_accuracy",
+    }
+    for label, name in series.items():
+        y = [_num(getattr(r, name)) for r in rows]
+        if any(v == v for v in y):  # NaN != NaN: a series never measured is not drawn
+            right.plot(x, y, marker="o", label=label)
+    _axes(right, "share", "exploitation", unit=True)
     return fig
 
 

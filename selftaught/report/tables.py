@@ -70,6 +70,31 @@ def passk_table(rows: list[MetricsRow]) -> str:
     return table(columns, body)
 
 
+def exploitation_table(rows: list[MetricsRow]) -> str:
+    """Per iteration: distinct correct rationales per problem (held-out, and the round's),
+    best-of-k %, and the share of the training data right (and right with valid steps) %."""
+    columns = [
+        "iteration",
+        "distinct correct (held-out)",
+        "distinct correct (round)",
+        "best-of-k %",
+        "trained on: right %",
+        "trained on: right, valid steps %",
+    ]
+    body = [
+        [
+            r.iteration,
+            _fixed(r.eval_distinct_correct, 2),
+            _fixed(r.distinct_correct, 2),
+            _pct(r.best_of_k_accuracy),
+            _pct(r.selected_accuracy),
+            _pct(r.selected_valid_accuracy),
+        ]
+        for r in rows
+    ]
+    return table(columns, body)
+
+
 def bstar_table(rows: list[MetricsRow]) -> str:
     rounds = bstar_rounds(rows)
     temps = searched_temperatures(rounds)

@@ -11,6 +11,7 @@ from selftaught.report.tables import (
     accuracy_table,
     bstar_table,
     examples_table,
+    exploitation_table,
     markdown_table,
     passk_table,
     setup_table,
@@ -25,6 +26,7 @@ def write_report(path: Path) -> dict[str, Path]:
     figures = {
         "accuracy_by_bucket": plots.accuracy_by_bucket(run.rows, run.task),
         "pass_at_k": plots.pass_at_k(run.rows),
+        "exploration": plots.exploration_exploitation(run.rows),
         "bstar": plots.bstar_choices(run.rows),
         "examples": plots.examples(run.rows),
         "time": plots.phase_times(run.rows),
@@ -54,6 +56,16 @@ def report_markdown(run: RunData, plotted: set[str]) -> str:
     ]
     if "pass_at_k" in plotted:
         parts += ["## pass@k", passk_table(run.rows), _image("pass_at_k", "pass@k", plotted)]
+    if "exploration" in plotted:
+        parts += [
+            "## Exploration and exploitation",
+            "Distinct correct rationales per problem, on the held-out problems (the same every "
+            "round) and on the round's; the reward model's best-of-k on the held-out problems; "
+            "the share of what was trained on that is right, and right with every step valid "
+            "(B-STaR's Fig. 2 and 3).",
+            exploitation_table(run.rows),
+            _image("exploration", "exploration and exploitation", plotted),
+        ]
     if "bstar" in plotted:
         parts += [
             "## B-STaR: configuration chosen each round",

@@ -175,12 +175,22 @@ def extract_number(completion: str) -> str | None:
     return None if value is None else format_number(value)
 
 
+def without_full_stop(text: str) -> str:
+    """``42.`` -> ``42``: a sentence's full stop written inside the box (``\\boxed{42.}``),
+    which math-verify reads as no number and the official grader ignores; an ellipsis
+    (``1, 2, ...``) keeps its dots."""
+    text = text.strip()
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1].rstrip()
+    return text
+
+
 def extract_math(completion: str) -> str | None:
     """A model's final LaTeX answer: the last ``\\boxed{}``, else what follows the last
     ``The answer is``; None when neither is there (the prompt asks for one of them)."""
     boxed = last_boxed(completion)
-    if boxed is not None and boxed.strip():
-        return boxed.strip()
+    if boxed is not None and without_full_stop(boxed):
+        return without_full_stop(boxed)
     tail = after_answer_is(completion)
     if tail:
         inner = last_boxed(tail)

@@ -109,6 +109,12 @@ def test_boxed_balances_nested_braces():
         ("The answer is: 5", "5"),
         ("I computed 5 but wrote no final answer", None),
         ("\\boxed{}", None),
+        # the full stop inside the box: every integer gold of MATH500 failed this way
+        ("The answer is $\\boxed{42.}$", "42"),
+        ("\\boxed{ 3.5 . }", "3.5"),
+        ("\\boxed{1, 2, \\ldots}", "1, 2, \\ldots"),
+        ("\\boxed{1, 2, ...}", "1, 2, ..."),  # an ellipsis is not a full stop
+        ("\\boxed{.}", None),
     ],
 )
 def test_extract_math(completion, expected):

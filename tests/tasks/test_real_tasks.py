@@ -165,6 +165,14 @@ def test_math_prompt_and_answers(math500):
     )
 
 
+@pytest.mark.parametrize("written", ["42.", "42", " 42. "])
+def test_math_accepts_a_full_stop_inside_the_box(math500, written):
+    problems = math500.train_problems() + math500.eval_problems()
+    problem = next(p for p in problems if p.answer == "42")
+    answer = math500.extract_answer(f"So it is 42.\n\nThe answer is $\\boxed{{{written}}}$.")
+    assert answer == "42" and math500.is_correct(answer, problem)
+
+
 def test_math_checks_from_a_thread(math500):
     problem = next(p for p in math500.train_problems() if p.id == "train-1")  # p - q
     found = []
