@@ -34,7 +34,7 @@ gives, ``judge`` compares a program's output with the expected one, and ``inside
 sandbox's side, where each layer lives in a module of its own (listed in its docstring).
 """
 
-from selftaught.sandbox.check import isolation, isolation_problem
+from selftaught.sandbox.check import cannot_run, isolation, isolation_problem
 from selftaught.sandbox.judge import passes_tests, same_output
 from selftaught.sandbox.run import (
     REQUIRED,
@@ -51,6 +51,7 @@ __all__ = [
     "RunResult",
     "SandboxError",
     "Status",
+    "cannot_run",
     "isolation",
     "isolation_problem",
     "passes_tests",

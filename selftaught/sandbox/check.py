@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from functools import cache
 
 from selftaught.sandbox.run import REQUIRED, Outcome, SandboxError, probe_run
@@ -40,13 +41,13 @@ _HOW = {
 
 
 @cache
-def probe() -> Outcome | str:
-    """An empty program run with whatever the machine allows; a string where the sandbox
-    could not run it at all (why)."""
+def probe() -> Outcome | SandboxError:
+    """An empty program run with whatever the machine allows; the error where the sandbox
+    could not run it at all."""
     try:
         return probe_run()
     except SandboxError as e:
-        return str(e)
+        return e
 
 
 def isolation() -> frozenset[str]:
@@ -57,34 +58,62 @@ def isolation() -> frozenset[str]:
     ``no_new_privs``, ``seccomp``. rlimits, the empty environment and the kill of the
     process group are always there and not listed. Empty where the sandbox cannot run."""
     outcome = probe()
-    return frozenset() if isinstance(outcome, str) else outcome.active
+    return frozenset() if isinstance(outcome, SandboxError) else outcome.active
+
+
+def cannot_run() -> str | None:
+    """Why the sandbox cannot run a program here at all, even unisolated, or None."""
+    outcome = probe()
+    if not isinstance(outcome, SandboxError):
+        return None
+    message = (
+        "The sandbox for model-written programs cannot run on this machine: "
+        f"{outcome}. Running as uid {os.geteuid()}."
+    )
+    interpreter = os.path.realpath(sys.executable)
+    if "Permission denied" in str(outcome) and interpreter in str(outcome):
+        # root without namespaces: the program's own uid must reach the interpreter
+        message += (
+            f" The program runs as a user of its own, which cannot reach {interpreter}: "
+            "use a Python installed where every user can read it (/usr, /usr/local, /opt), "
+            "or make the directories above it searchable by others (chmod o+x)."
+        )
+    return message
 
 
 def isolation_problem() -> str | None:
     """None where every layer of ``REQUIRED`` comes up here; else what is missing,
     the kernel's reason and how to get it, in a paragraph."""
     outcome = probe()
-    if isinstance(outcome, str):
-        return (
-            "The sandbox for model-written programs cannot run on this machine: "
-            f"{outcome}. Running as uid {os.geteuid()}."
-        )
-    missing = sorted(REQUIRED - outcome.active)
+    if isinstance(outcome, SandboxError):  # nothing ran: the namespaces are all one can say
+        active, refused = outcome.active, outcome.refused
+        missing = sorted({"netns", "pidns", "mountns", "ipcns"} - active)
+        lines = [cannot_run()]
+    else:
+        active, refused = outcome.active, outcome.refused
+        missing = sorted(REQUIRED - active)
+        lines = []
     if not missing:
-        return None
-    refused = outcome.refused
+        return lines[0] if lines else None
     who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
-    lines = [
+    lines.append(
         f"This machine cannot isolate model-written programs (running as {who}): "
         f"{', '.join(missing)} missing."
-    ]
+    )
     if refused:
-        lines.append("The kernel refused: " + "; ".join(f"{k}: {v}" for k, v in refused.items()))
+        why = "; ".join(f"{k}: {v}" for k, v in refused.items())
+        lines.append(f"The kernel refused {why}.")
     advice = []
+    namespaces = {"netns", "pidns", "mountns", "ipcns"} & set(missing)
     if "userns" in refused:
         advice.append(_HOW["userns"])
-    elif {"netns", "pidns", "mountns", "ipcns"} & set(missing):
-        advice.append(_HOW["namespace"] if "userns" in outcome.active else _HOW["userns"])
-    advice += [_HOW[m] for m in ("fsroot", "seccomp", "no_new_privs", "caps") if m in missing]
-    lines.append("To get it: " + "; ".join(dict.fromkeys(advice)) + ".")
+    elif namespaces:
+        advice.append(_HOW["namespace"] if "userns" in active else _HOW["userns"])
+    # without the namespaces there is no root to build and no uid to switch to: those two
+    # follow from the advice above; each is worth its own words only when it failed alone
+    alone = ("fsroot", "seccomp", "no_new_privs", "caps")
+    own = [m for m in alone if m in missing and not (namespaces and m in ("fsroot", "caps"))]
+    advice += [_HOW[m] for m in own]
+    if advice:
+        lines.append("To get it: " + "; ".join(advice) + ".")
     return " ".join(lines)

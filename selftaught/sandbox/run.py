@@ -58,7 +58,13 @@ _SUPERVISOR = (
 
 
 class SandboxError(RuntimeError):
-    """The sandbox itself could not be set up: a fault of the machine, not of the program."""
+    """The sandbox itself could not be set up: a fault of the machine, not of the program.
+    ``active`` and ``refused``: the layers that had come up, and those the kernel refused
+    (with its reason), before it failed."""
+
+    def __init__(self, message: str, active=frozenset(), refused: dict | None = None):
+        super().__init__(message)
+        self.active, self.refused = frozenset(active), dict(refused or {})
 
 
 class IsolationUnavailable(SandboxError):
@@ -66,10 +72,11 @@ class IsolationUnavailable(SandboxError):
     ran. ``missing``: the layers; ``refused``: the kernel's reason for each it refused."""
 
     def __init__(self, missing: list[str], refused: dict[str, str]):
-        self.missing, self.refused = missing, refused
+        self.missing = missing
         why = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
         super().__init__(
-            f"isolation unavailable: {', '.join(missing)} missing" + (f" ({why})" if why else "")
+            f"isolation unavailable: {', '.join(missing)} missing" + (f" ({why})" if why else ""),
+            refused=refused,
         )
 
 
@@ -191,7 +198,7 @@ def _run(source: bytes, stdin: bytes, limits, require: bool) -> Outcome:
     if report.get("unavailable"):
         raise IsolationUnavailable(report["unavailable"], report["refused"])
     if "setup_error" in report:
-        raise SandboxError(report["setup_error"])
+        raise SandboxError(report["setup_error"], report["active"], report["refused"])
     status = report.get("status")
     returncode = None if status is None else os.waitstatus_to_exitcode(status)
     stderr = err.decode(errors="replace")

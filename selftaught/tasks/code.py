@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from selftaught.config import ConfigError
-from selftaught.sandbox import isolation_problem
+from selftaught.sandbox import cannot_run, isolation_problem
 from selftaught.sandbox.judge import verdict
 from selftaught.tasks.base import Problem
 from selftaught.tasks.data import DataTask
@@ -234,14 +234,18 @@ class CodeTask(DataTask):
         self.limits = replace(limits or Limits(), require_isolation=not unisolated)
         self.workers = workers  # sandboxed programs judged at once by is_correct_many
         super().__init__(config, base)
+        # before a run starts: a refusal, not a run of wrong verdicts
         if unisolated:
             log.warning(
                 "code: task.sandbox is 'unisolated': the programs run with what isolation "
                 "this machine allows, which may be none (they can read your files)"
             )
+            problem = cannot_run()
+            if problem:  # not even unisolated: every program would be scored incorrect
+                raise SandboxUnavailable(f"task.name 'code': {problem}")
         else:
             problem = isolation_problem()
-            if problem:  # before a run starts: a refusal, not a run of wrong verdicts
+            if problem:
                 raise SandboxUnavailable(
                     f"task.name 'code': {problem} Or, to run the programs without "
                     "isolation, where they can read and change whatever this user can "

@@ -17,6 +17,7 @@ import pytest
 from selftaught.sandbox import (
     REQUIRED,
     IsolationUnavailable,
+    SandboxError,
     check,
     isolation,
     isolation_problem,
@@ -97,6 +98,65 @@ def test_a_machine_that_cannot_isolate_refuses_and_says_how_to_fix_it():
     assert unisolated == "ran\n"  # the explicit opt-in runs it, unisolated
     assert refusal is not None and "task.sandbox: unisolated" in refusal and "userns" in refusal
     assert judged
+
+
+@pytest.mark.parametrize(
+    ("active", "refused", "says"),
+    [
+        (set(), {"userns": "unshare(userns): Operation not permitted"},
+         ["netns", "userns: unshare(userns)", "seccomp=unconfined", "apparmor"]),
+        ({"userns", "netns"}, {"mountns": "unshare(mountns): Operation not permitted"},
+         ["mountns", "refused a namespace inside the user namespace"]),
+        (REQUIRED - {"seccomp"}, {}, ["seccomp missing", "architecture"]),
+    ],
+    ids=["no-userns", "namespace-denied", "no-seccomp"],
+)  # fmt: skip
+def test_what_is_missing_is_named_with_how_to_get_it(monkeypatch, active, refused, says):
+    result = sandbox_run.RunResult("ok", 0, "", "", 0.1)
+    outcome = sandbox_run.Outcome(result, frozenset(active), refused)
+    monkeypatch.setattr(check, "probe", lambda: outcome)
+    problem = isolation_problem()
+    for words in says:
+        assert words in problem, (words, problem)
+    failed = SandboxError("supervisor: [Errno 13] Permission denied", {"netns"}, refused)
+    monkeypatch.setattr(check, "probe", lambda: failed)
+    problem = isolation_problem()
+    assert "cannot run on this machine: supervisor: [Errno 13]" in problem
+    assert "pidns, mountns" not in problem and "ipcns, mountns, pidns missing" in problem
+
+
+def _root_like_docker():
+    from selftaught.sandbox.inside import libc, seccomp
+    from selftaught.tasks.code import CodeTask, SandboxUnavailable
+    from tests.tasks.test_code import FAST, config
+
+    assert libc.load().prctl(38, 1, 0, 0, 0) == 0
+    assert seccomp.install(libc.load())
+    check.probe.cache_clear()
+    try:
+        CodeTask(config(eval_size=1, sandbox="unisolated"), limits=FAST)
+        refusal = None
+    except SandboxUnavailable as e:
+        refusal = str(e)
+    return check.isolation_problem(), check.cannot_run(), refusal
+
+
+def test_root_in_docker_is_refused_with_what_to_do():
+    """Root without CAP_SYS_ADMIN and with user namespaces refused (Docker's defaults): no
+    isolation; and where the interpreter is where no other user can reach it (here, under
+    /root), not even an unisolated run, so even the opt-in is refused, saying why."""
+    if unprivileged.unavailable(None, drop_cap_sys_admin=True):
+        pytest.skip("needs root")
+    problem, cannot, refusal = unprivileged.run_as(
+        _root_like_docker, uid=None, drop_cap_sys_admin=True
+    )
+    assert "userns" in problem and "seccomp=unconfined" in problem
+    reachable = all(os.stat(p).st_mode & 0o001 for p in Path(sys.executable).resolve().parents)
+    if reachable:
+        assert cannot is None and refusal is None
+    else:
+        assert "cannot reach" in cannot and "chmod o+x" in cannot
+        assert refusal is not None and "cannot reach" in refusal
 
 
 def test_root_through_a_user_namespace_gives_the_same_verdicts(monkeypatch):

@@ -216,6 +216,10 @@ def test_refuses_to_start_where_programs_cannot_be_isolated(monkeypatch, caplog)
     assert "unisolated" in caplog.text
     with pytest.raises(ValueError, match="sandbox"):
         config(sandbox="none")
+    # opted in, but the sandbox cannot run a program at all here: still refused
+    monkeypatch.setattr(code_module, "cannot_run", lambda: "no sandbox: no interpreter")
+    with pytest.raises(SandboxUnavailable, match="no sandbox: no interpreter"):
+        CodeTask(config(eval_size=1, sandbox="unisolated"))
 
 
 def test_steps_are_lines_and_labels_the_outcome(task, problems):
