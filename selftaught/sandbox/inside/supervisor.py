@@ -51,18 +51,21 @@ def _supervise(config: dict) -> None:
         os._exit(1)
     report(fd, active=sorted(active), refused=refused)
     _require(fd, config, active, _NAMESPACES)
+    # opened now: the init is about to pivot this mount namespace's root, ours included
+    null = os.open(os.devnull, os.O_RDWR)
     stop = {signal.SIGTERM, signal.SIGALRM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # no kill request lost around the fork
     init = os.fork()
     if init == 0:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
+        os.close(null)
         _init(fd, config, ids, active)
     for sig in stop:
         signal.signal(sig, lambda *_: os.kill(init, signal.SIGKILL))
     signal.alarm(math.ceil(config["wall"]))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
-    _detach_stdio()
+    _detach_stdio(null)
     # wait without reaping: a kill request that comes now must not hit a recycled pid
     os.waitid(os.P_PID, init, os.WEXITED | os.WNOWAIT)
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
@@ -136,9 +139,10 @@ def _exec_program(fd: int, config: dict, prog: str, workdir: str, ids: dict):
         os._exit(126)
 
 
-def _detach_stdio() -> None:
+def _detach_stdio(null: int | None = None) -> None:
     """Let go of the program's pipes, so that their end of file means the program is done."""
-    null = os.open(os.devnull, os.O_RDWR)
+    if null is None:
+        null = os.open(os.devnull, os.O_RDWR)
     for std in (0, 1, 2):
         os.dup2(null, std)
     os.close(null)
