@@ -79,6 +79,11 @@ class DataTaskConfig(_Strict):
         None, description="JSONL of worked exemplars ({question, rationale, answer}) for the prompt"
     )
     few_shot: int = Field(0, ge=0, description="exemplars put in every prompt")
+    sandbox: Literal["isolated", "unisolated"] = Field(
+        "isolated",
+        description="code: 'unisolated' runs the programs where this machine cannot isolate "
+        "them (then they can read and change whatever you can); otherwise the task refuses",
+    )
 
     @property
     def sizes(self) -> list[int]:

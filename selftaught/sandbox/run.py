@@ -1,8 +1,9 @@
-"""The caller's side of the sandbox, and its public API: ``run_program`` and ``isolation``.
+"""The caller's side of the sandbox, and its public API, ``run_program``.
 It starts the supervisor (the package ``inside``, a program of its own), feeds the program's
 stdin and collects its stdout, stderr and the supervisor's report in one loop under the output
 cap and the deadline, stops and kills what is left, and turns the wait status into a
-:data:`Status`. Nothing here runs in the box; see ``selftaught.sandbox`` for the whole."""
+:data:`Status`. Nothing here runs in the box; see ``selftaught.sandbox`` for the whole, and
+``selftaught.sandbox.check`` for what is required and what to do where it is missing."""
 
 from __future__ import annotations
 
@@ -17,17 +18,27 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
-Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed", "rejected"]
 
 # Nothing from the caller's environment reaches the program: API keys stay in the parent.
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-# The optional layers, each tried and dropped alone if the kernel refuses it. Tests narrow
-# this to exercise the fallbacks; the uid switch and the rlimits are not optional.
+# The layers the supervisor tries. Tests narrow this to exercise the fallbacks; the uid
+# switch and the rlimits are not optional.
 _LAYERS = frozenset({"netns", "pidns", "mountns", "ipcns", "seccomp"})
+# "auto": root makes the namespaces directly and a user namespace only where that is
+# refused; "userns": a user namespace even as root (tests take this route as root)
+_ROUTE = "auto"
+# True: make the binds read-only by one remount a mount, as kernels before 5.12 need
+_LEGACY_REMOUNT = False
+# What isolation means: where it is required, a run without every one of these that
+# ``_LAYERS`` asks for stops before the program starts (``IsolationUnavailable``)
+REQUIRED = frozenset(
+    {"netns", "pidns", "mountns", "ipcns", "fsroot", "caps", "no_new_privs", "seccomp"}
+)
+MAX_SOURCE_BYTES = 4 << 20  # a bigger "program" is rejected unrun, not written anywhere
 _REAL_PYTHON = os.path.realpath(sys.executable)
 _GRACE = 1.0  # seconds the supervisor gets to clean up before SIGKILL
 # The sandbox's side is the package ``inside`` in this directory, a program of its own that
@@ -47,18 +58,48 @@ _SUPERVISOR = (
 
 
 class SandboxError(RuntimeError):
-    """The sandbox itself could not be set up: a fault of the machine, not of the program."""
+    """The sandbox itself could not be set up: a fault of the machine, not of the program.
+    ``active`` and ``refused``: the layers that had come up, and those the kernel refused
+    (with its reason), before it failed."""
+
+    def __init__(self, message: str, active=frozenset(), refused: dict | None = None):
+        super().__init__(message)
+        self.active, self.refused = frozenset(active), dict(refused or {})
+
+
+class IsolationUnavailable(SandboxError):
+    """Isolation was required and a layer of it did not come up on this machine; nothing
+    ran. ``missing``: the layers; ``refused``: the kernel's reason for each it refused."""
+
+    def __init__(self, missing: list[str], refused: dict[str, str]):
+        self.missing = missing
+        why = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
+        super().__init__(
+            f"isolation unavailable: {', '.join(missing)} missing" + (f" ({why})" if why else ""),
+            refused=refused,
+        )
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """stdout and stderr are cut at the output cap; seconds is wall time, sandbox included."""
+    """stdout and stderr are cut at the output cap; seconds is wall time, sandbox included.
+    ``reason``: why a "rejected" run was not run, or a "memory" run was ended."""
 
     status: Status
     returncode: int | None  # None when the sandbox killed the program before it ended
     stdout: str
     stderr: str
     seconds: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A run as the supervisor reported it, with the layers that were active."""
+
+    result: RunResult
+    active: frozenset[str]
+    refused: dict[str, str]
 
 
 def run_program(
@@ -70,31 +111,58 @@ def run_program(
     memory_mb: int = 256,
     max_output_bytes: int = 64_000,
     max_processes: int = 16,
+    require_isolation: bool = True,
 ) -> RunResult:
-    """Run ``source`` on ``stdin``. ``memory_mb`` and ``cpu_seconds`` hold per process and
-    ``max_processes`` bounds their number (threads included); ``max_output_bytes`` caps
-    stdout and stderr each."""
-    return _run(
-        source, stdin, cpu_seconds, wall_seconds, memory_mb, max_output_bytes, max_processes
-    )[0]
+    """Run ``source`` on ``stdin``. ``memory_mb`` holds for the whole process tree (see
+    ``inside.watch``) and for each process; ``cpu_seconds`` per process; ``max_processes``
+    bounds their number (threads included); ``max_output_bytes`` caps stdout and stderr
+    each. Whatever the source and the input are, the answer is a RunResult: one that cannot
+    be run (not text, too big) is "rejected" with a reason. ``require_isolation``: raise
+    ``IsolationUnavailable`` rather than run with less than ``REQUIRED``."""
+    start = time.monotonic()
+    try:
+        source_bytes = source.encode()
+        stdin_bytes = stdin.encode()
+    except UnicodeEncodeError as e:  # a lone surrogate: no file or pipe can carry it
+        which = "the program" if e.object is source else "the input"
+        return _rejected(f"{which} is not valid text ({e.reason} at {e.start})", start)
+    if len(source_bytes) > MAX_SOURCE_BYTES:
+        return _rejected(f"the program has {len(source_bytes)} bytes, over the "
+                         f"{MAX_SOURCE_BYTES} a program may have", start)  # fmt: skip
+    limits = (cpu_seconds, wall_seconds, memory_mb, max_output_bytes, max_processes)
+    return _run(source_bytes, stdin_bytes, limits, require_isolation).result
 
 
-@cache
-def isolation() -> frozenset[str]:
-    """The isolation layers active on this machine, from a run of an empty program:
-    ``netns pidns mountns ipcns`` (namespaces), ``uid`` (own unprivileged user),
-    ``no_new_privs``, ``seccomp`` (sockets other than AF_UNIX refused). rlimits, the empty
-    environment and the process-group kill are always there and not listed."""
-    return _run("", "", 2, 10, 256, 1000, 16)[1]
+def probe_run() -> Outcome:
+    """An empty program run with whatever layers come up (``check`` reads them)."""
+    return _run(b"", b"", (2, 10, 256, 1000, 16), False)
 
 
-def _run(source, stdin, cpu_seconds, wall_seconds, memory_mb, max_output_bytes, max_processes):
+def _rejected(reason: str, start: float) -> RunResult:
+    return RunResult("rejected", None, "", "", time.monotonic() - start, reason)
+
+
+def _required(require: bool) -> list[str]:
+    """The required layers among those ``_LAYERS`` asks for (and what they imply)."""
+    if not require:
+        return []
+    asked = _LAYERS | {"caps", "no_new_privs"} | ({"fsroot"} if "mountns" in _LAYERS else set())
+    return sorted(REQUIRED & asked)
+
+
+def _run(source: bytes, stdin: bytes, limits, require: bool) -> Outcome:
+    cpu_seconds, wall_seconds, memory_mb, max_output_bytes, max_processes = limits
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="selftaught-sandbox-") as staging:
-        Path(staging, "prog.py").write_text(source, encoding="utf-8")
+        Path(staging, "prog.py").write_bytes(source)
+        os.chmod(Path(staging, "prog.py"), 0o644)  # whatever the caller's umask
+        os.mkdir(Path(staging, "root"))  # where the program's new root is mounted
         config = {
             "staging": staging,
             "layers": sorted(_LAYERS),
+            "route": _ROUTE,
+            "legacy_remount": _LEGACY_REMOUNT,
+            "required": _required(require),
             "cpu": max(1, math.ceil(cpu_seconds)),  # RLIMIT_CPU counts whole seconds
             "wall": wall_seconds + 2 * _GRACE,  # the supervisor's own alarm, a backstop
             "memory": memory_mb << 20,
@@ -105,7 +173,7 @@ def _run(source, stdin, cpu_seconds, wall_seconds, memory_mb, max_output_bytes, 
         try:
             proc = subprocess.Popen(
                 # the real interpreter, not a virtualenv's link to it: with -I -S nothing of
-                # the venv is used, and a venv under a hidden directory (/tmp) is gone inside
+                # the venv is used, and the venv itself is not in the program's filesystem
                 [_REAL_PYTHON, *_SUPERVISOR, json.dumps(config)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -115,28 +183,37 @@ def _run(source, stdin, cpu_seconds, wall_seconds, memory_mb, max_output_bytes, 
                 start_new_session=True,
                 pass_fds=(report_w,),
             )
+        except OSError as e:  # no process to be had (EAGAIN, EMFILE): the machine's fault
+            os.close(report_r)
+            raise SandboxError(f"starting the sandbox: {e}") from e
         finally:
             os.close(report_w)
         try:
             out, err, report, limit = _collect(
-                proc, report_r, stdin.encode(), start + wall_seconds, max_output_bytes
+                proc, report_r, stdin, start + wall_seconds, max_output_bytes
             )
         finally:
             _kill_all(proc)
             os.close(report_r)
+    if report.get("unavailable"):
+        raise IsolationUnavailable(report["unavailable"], report["refused"])
     if "setup_error" in report:
-        raise SandboxError(report["setup_error"])
+        raise SandboxError(report["setup_error"], report["active"], report["refused"])
     status = report.get("status")
     returncode = None if status is None else os.waitstatus_to_exitcode(status)
     stderr = err.decode(errors="replace")
+    reason = ""
+    if report.get("memory"):
+        limit, reason = "memory", "the processes together held more than the memory cap"
     result = RunResult(
         status=limit or _status(returncode, stderr),
         returncode=returncode,
         stdout=out.decode(errors="replace"),
         stderr=stderr,
         seconds=time.monotonic() - start,
+        reason=reason,
     )
-    return result, frozenset(report["active"])
+    return Outcome(result, frozenset(report["active"]), report["refused"])
 
 
 def _collect(proc, report_r, stdin: bytes, deadline: float, cap: int):
@@ -209,12 +286,17 @@ def _collect(proc, report_r, stdin: bytes, deadline: float, cap: int):
 def _parse_report(data: bytes) -> dict:
     """One JSON object a line (``inside.supervisor.report``), from the supervisor, the init
     and the program's setup; the layers each of them got going are collected under
-    ``active``."""
-    report: dict = {"active": []}
-    for line in data.decode().splitlines():
-        entry = json.loads(line)
-        report["active"] += entry.pop("active", [])
-        report.update(entry)
+    ``active``. Only the sandbox's own processes hold the pipe (it is closed at the
+    program's exec), but a line that is not one of theirs is a setup error, not a crash."""
+    report: dict = {"active": [], "refused": {}}
+    for line in data.decode(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            report["active"] += list(entry.pop("active", []))
+            report["refused"].update(entry.pop("refused", {}))
+            report.update(entry)
+        except (ValueError, TypeError, AttributeError):
+            report["setup_error"] = f"unreadable report from the sandbox: {line[:200]!r}"
     return report
 
 

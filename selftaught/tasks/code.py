@@ -2,11 +2,18 @@
 
 A problem is a statement plus test cases, each a ``(stdin, expected stdout)`` pair; a
 sample is correct when the program taken from its completion prints the expected output
-for every test. Model-written programs run ONLY through ``selftaught.sandbox`` (a separate
-process with CPU-time, memory, process and output limits, no network, an empty environment
-and a temporary directory as the only writable place, its whole process tree killed at the
-end), never in this process: ``extract_answer`` only compiles the code (no execution) to
-tell a program from text that is not one.
+for every test. Model-written programs run ONLY through ``selftaught.sandbox``, never in
+this process: ``extract_answer`` only compiles the code (no execution) to tell a program
+from text that is not one. The sandbox gives each program its own network, mount, PID and
+IPC namespaces (through a user namespace where the caller is not root), a read-only
+filesystem holding only the interpreter and the system's libraries plus a small writable
+work directory (so not your home, your data, the run directory or the expected outputs),
+no capabilities, a seccomp filter, an empty environment, CPU-time, memory (the process
+tree's total), process and output limits, and its whole process tree killed at the end.
+Where this machine cannot give that, the task refuses to start and says what is missing,
+unless ``task.sandbox: unisolated`` (then the programs run with what the machine allows,
+and can read what you can). Whatever a program or a test input is, the verdict is an
+outcome (incorrect, with the reason logged), never an exception.
 
 Rows (``task.path`` / ``task.eval_path``: JSONL, JSON or Parquet, read by ``tasks.sources``):
 
@@ -37,15 +44,18 @@ short answer to hint at.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from selftaught.sandbox import passes_tests
+from selftaught.config import ConfigError
+from selftaught.sandbox import cannot_run, isolation_problem
+from selftaught.sandbox.judge import verdict
 from selftaught.tasks.base import Problem
 from selftaught.tasks.data import DataTask
 from selftaught.tasks.sources import Record, excerpt
@@ -62,6 +72,11 @@ INSTRUCTION = (
 _FENCE_OPEN = re.compile(r"^```[ \t]*(?:python3?|py)?[ \t]*\n", re.IGNORECASE | re.MULTILINE)
 _FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
 HINT_TESTS = 2  # test cases shown in the hint
+log = logging.getLogger(__name__)
+
+
+class SandboxUnavailable(ConfigError):
+    """This machine cannot isolate the programs and the config did not opt out."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class Limits:
     memory_mb: int = 256
     max_output_bytes: int = 64_000
     max_processes: int = 16
+    require_isolation: bool = True  # False only with ``task.sandbox: unisolated``
 
 
 def extract_program(completion: str) -> str | None:
@@ -179,10 +195,25 @@ def _text(record: Record, value) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _passes(program: str, tests_json: str, limits: Limits) -> bool:
-    """Cached: a process reward model's labels judge the same samples again."""
+def _verdict(program: str, tests_json: str, limits: Limits) -> tuple[bool, str]:
+    """Cached: a process reward model's labels judge the same samples again. A fault of
+    the sandbox raises, and is not cached."""
     tests = [(t["input"], t["output"]) for t in json.loads(tests_json)]
-    return passes_tests(program, tests, **vars(limits))
+    return verdict(program, tests, **vars(limits))
+
+
+_FAULTS_LOGGED: set[str] = set()
+
+
+def _fault(err: Exception) -> tuple[bool, str]:
+    """A judgement that could not be made (the sandbox failed, not the program): scored
+    incorrect rather than ending the run, and logged, once per kind of fault."""
+    reason = f"sandbox fault: {type(err).__name__}: {err}"
+    kind = reason[:120]
+    if kind not in _FAULTS_LOGGED:
+        _FAULTS_LOGGED.add(kind)
+        log.warning("code: a program was scored incorrect because %s", reason, exc_info=err)
+    return False, reason
 
 
 class CodeTask(DataTask):
@@ -199,9 +230,27 @@ class CodeTask(DataTask):
         limits: Limits | None = None,
         workers: int = 2,
     ):
-        self.limits = limits or Limits()
+        unisolated = getattr(config, "sandbox", "isolated") == "unisolated"
+        self.limits = replace(limits or Limits(), require_isolation=not unisolated)
         self.workers = workers  # sandboxed programs judged at once by is_correct_many
         super().__init__(config, base)
+        # before a run starts: a refusal, not a run of wrong verdicts
+        if unisolated:
+            log.warning(
+                "code: task.sandbox is 'unisolated': the programs run with what isolation "
+                "this machine allows, which may be none (they can read your files)"
+            )
+            problem = cannot_run()
+            if problem:  # not even unisolated: every program would be scored incorrect
+                raise SandboxUnavailable(f"task.name 'code': {problem}")
+        else:
+            problem = isolation_problem()
+            if problem:
+                raise SandboxUnavailable(
+                    f"task.name 'code': {problem} Or, to run the programs without "
+                    "isolation, where they can read and change whatever this user can "
+                    "(your keys and data included), set task.sandbox: unisolated."
+                )
 
     # -- rows -> problems ----------------------------------------------------------------
     def problem(self, record: Record, role: str) -> Problem:
@@ -246,11 +295,21 @@ class CodeTask(DataTask):
         return extract_program(self.own_part(completion))
 
     def is_correct(self, answer: str | None, problem: Problem) -> bool:
-        """Runs the program in the sandbox on every test (stopping at the first failure).
-        A ``SandboxError`` (the sandbox could not be set up) is raised, not scored 0."""
+        """Runs the program in the sandbox on every test (stopping at the first failure);
+        never raises (``judge``)."""
+        return self.judge(answer, problem)[0]
+
+    def judge(self, answer: str | None, problem: Problem) -> tuple[bool, str]:
+        """The verdict and, when incorrect, why: no program, the first failing test and
+        what happened (wrong output, timeout, a program or input that cannot be run at
+        all), or a fault of the sandbox, which is logged. Never raises: whatever a model
+        writes, and whatever a data file holds, is a verdict, not the end of the run."""
         if answer is None:
-            return False
-        return _passes(answer, problem.answer, self.limits)
+            return False, "no program"
+        try:
+            return _verdict(answer, problem.answer, self.limits)
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            return _fault(err)
 
     def is_correct_many(self, answers: list[str | None], problems: list[Problem]) -> list[bool]:
         """Several sandboxes at once: each is a process, so threads suffice."""

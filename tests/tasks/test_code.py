@@ -18,9 +18,11 @@ from unittest import mock
 
 import pytest
 
-from selftaught.config import DataTaskConfig, resolve
+from selftaught.config import ConfigError, DataTaskConfig, resolve
+from selftaught.sandbox import SandboxError
+from selftaught.tasks import code as code_module
 from selftaught.tasks.base import Problem
-from selftaught.tasks.code import CodeTask, Limits, extract_program
+from selftaught.tasks.code import CodeTask, Limits, SandboxUnavailable, extract_program
 from selftaught.tasks.sources import DataError
 from tests.sandbox.test_run import marked_processes
 
@@ -178,6 +180,46 @@ def test_many_at_once_agree_with_one_at_a_time(task, problems):
     answers = [SOLUTIONS[i] for i in ids] + ["print(0)"] * len(ids)
     targets = [problems[i] for i in ids] * 2
     assert task.is_correct_many(answers, targets) == [True] * len(ids) + [False] * len(ids)
+
+
+def test_any_program_or_input_is_a_verdict_never_an_exception(task, problems, monkeypatch):
+    """A 5 MB program, a lone surrogate in the program or a test's input, a sandbox that
+    fails: each is "incorrect", with the reason, and the run goes on."""
+    p = problems["sum"]
+    huge = SOLUTIONS["sum"] + "\n#" + "x" * (5 << 20)
+    assert task.judge(huge, p) == (False, f"test 0: rejected: the program has {len(huge)} "
+                                   "bytes, over the 4194304 a program may have")  # fmt: skip
+    assert not task.is_correct('print("\ud800")', p)
+    bad_input = Problem("s", "q", json.dumps([{"input": "\ud800", "output": "3"}]), "1")
+    correct, reason = task.judge(SOLUTIONS["sum"], bad_input)
+    assert not correct and reason.startswith("test 0: rejected: the input is not valid text")
+
+    def broken(*args, **kwargs):
+        raise SandboxError("supervisor: out of processes")
+
+    monkeypatch.setattr("selftaught.sandbox.judge.run_program", broken)
+    fresh = Problem("f", "q", json.dumps([{"input": "1 2", "output": "3"}]), "1")  # not cached
+    assert task.judge(SOLUTIONS["sum"], fresh) == (
+        False, "sandbox fault: SandboxError: supervisor: out of processes")  # fmt: skip
+    assert task.is_correct_many([SOLUTIONS["sum"]], [fresh]) == [False]
+
+
+def test_refuses_to_start_where_programs_cannot_be_isolated(monkeypatch, caplog):
+    why = "This machine cannot isolate model-written programs: userns missing."
+    monkeypatch.setattr(code_module, "isolation_problem", lambda: why)
+    with pytest.raises(SandboxUnavailable, match="task.sandbox: unisolated") as err:
+        CodeTask(config(eval_size=1))
+    assert isinstance(err.value, ConfigError) and why in str(err.value)
+    # the user's explicit opt-in: runs, says so, and the sandbox no longer requires isolation
+    task = CodeTask(config(eval_size=1, sandbox="unisolated"), limits=FAST)
+    assert task.limits.require_isolation is False
+    assert "unisolated" in caplog.text
+    with pytest.raises(ValueError, match="sandbox"):
+        config(sandbox="none")
+    # opted in, but the sandbox cannot run a program at all here: still refused
+    monkeypatch.setattr(code_module, "cannot_run", lambda: "no sandbox: no interpreter")
+    with pytest.raises(SandboxUnavailable, match="no sandbox: no interpreter"):
+        CodeTask(config(eval_size=1, sandbox="unisolated"))
 
 
 def test_steps_are_lines_and_labels_the_outcome(task, problems):

@@ -8,14 +8,19 @@ tells the caller goes through one pipe, a JSON object a line (``supervisor.repor
 
 Where each layer lives:
 
-* ``namespaces``: the network, mount, PID and IPC namespaces, each dropped alone if refused;
-* ``filesystem``: in the mount namespace, the hidden directories, the interpreter's prefix
-  mounted back, the program's file and its own work directory, and a /proc of its own;
-* ``supervisor``: the process tree (the supervisor, and the init as PID 1), the own user id
-  chosen per run, the kill of everything on SIGTERM or the wall-clock alarm, and the reaper
-  by user id where there is no PID namespace;
-* ``program``: in the program's process before its exec, the rlimits, the switch to its own
-  user, no_new_privs and the seccomp filter;
-* ``seccomp``: the filter that refuses sockets other than AF_UNIX, and io_uring;
-* ``libc``: the calls the os module lacks (unshare, mount, prctl), through ctypes.
+* ``namespaces``: the network, mount, PID and IPC namespaces, directly as root, else inside
+  a user namespace of the run's own (and its id maps), each dropped alone if refused;
+* ``filesystem``: the program's root, built in the mount namespace from an allow-list of
+  read-only binds, with a /proc of its own and a small writable work directory;
+* ``supervisor``: the process tree (the supervisor, and the init as PID 1), the checks that
+  stop a run whose required layers did not come up, the kill of everything on SIGTERM or
+  the wall-clock alarm, and the reaper by user id where there is no PID namespace;
+* ``watch``: the memory cap on the whole process tree, kept by the init;
+* ``program``: in the program's process before its exec, the rlimits, the bounding set
+  emptied, the switch to its own user, every capability cleared, no_new_privs and the
+  seccomp filter;
+* ``seccomp``: the filter: sockets other than AF_UNIX, new namespaces, ptrace, mounts and
+  the kernel's riskier calls refused;
+* ``libc``: the calls the os module lacks (unshare, mount, mount_setattr, pivot_root,
+  prctl, capset), through ctypes.
 """

@@ -1,5 +1,7 @@
-"""The program's own layers, set in its process just before the exec: rlimits, a user id of
-its own, no_new_privs and the seccomp filter."""
+"""The program's own layers, set in its process just before the exec, in this order (each
+step needs what the next one takes away): rlimits; the capability bounding set emptied; the
+switch to the program's own user id; every capability cleared; no_new_privs; the seccomp
+filter."""
 
 from __future__ import annotations
 
@@ -8,32 +10,39 @@ import resource
 import sys
 
 from . import libc, seccomp
+from .filesystem import FILE_MB, MAX_FILES
 
-FILE_MB = 16  # largest single file (RLIMIT_FSIZE); the work directory holds 4x that
-MAX_FILES = 256
 _PR_SET_NO_NEW_PRIVS = 38
 
 
-def confine(config: dict, uid: int | None) -> list[str]:
-    """The layers this process got going (``uid``, ``no_new_privs``, ``seccomp``). The
-    rlimits and the switch to ``uid`` are not optional: their failure raises OSError."""
+def confine(config: dict, ids: dict) -> list[str]:
+    """The layers this process got going (``uid``: a user id of the run's own, not the
+    caller's; ``caps``; ``no_new_privs``; ``seccomp``). The rlimits and the switch to the
+    program's uid are not optional: their failure raises OSError, and nothing runs."""
     limits = {
         resource.RLIMIT_CPU: (config["cpu"], config["cpu"] + 1),  # SIGXCPU, then SIGKILL
+        # per process; the sum over the processes is the init's memory watch (``watch``)
         resource.RLIMIT_AS: (config["memory"],) * 2,
         resource.RLIMIT_FSIZE: (FILE_MB << 20,) * 2,
-        resource.RLIMIT_NPROC: (config["processes"],) * 2,
+        # counted per user id (per user namespace since Linux 5.14): the supervisor and the
+        # init count too where they share the program's id
+        resource.RLIMIT_NPROC: (config["processes"] + ids["nproc_extra"],) * 2,
         resource.RLIMIT_NOFILE: (MAX_FILES,) * 2,
         resource.RLIMIT_CORE: (0, 0),
     }
     for which, value in limits.items():
         resource.setrlimit(which, value)
     active = []
-    if uid is not None:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        active.append("uid")
     lib = libc.load()
+    uid, gid = ids["uid"], ids["gid"]
+    if uid is not None:
+        libc.drop_bounding_set()  # needs CAP_SETPCAP: before the uid switch takes it
+        if ids["setgroups"]:
+            os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        libc.clear_capabilities()
+        active += ["caps", "uid"] if ids["own_uid"] else ["caps"]
     if lib.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:  # no setuid binary undoes it
         active.append("no_new_privs")
         if "seccomp" in config["layers"] and seccomp.install(lib):
