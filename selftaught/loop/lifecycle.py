@@ -12,6 +12,7 @@ import torch
 from selftaught import environment
 from selftaught.config import ConfigError, RunConfig
 from selftaught.loop.context import RunContext
+from selftaught.loop.inputs import fingerprint, record_or_check
 from selftaught.loop.phases import phase_outputs, run_phases
 from selftaught.models.base_model import base_model_path
 from selftaught.progress import Reporter
@@ -47,8 +48,10 @@ def run(
         for change in changes:
             reporter.line(f"  {change['key']}: {change['from']!r} -> {change['to']!r}")
         _record_environment(store, reporter)
+        base_model = base_model_path(config, reporter)
+        record_or_check(store, fingerprint(task, base_model), reporter)
         torch.manual_seed(config.seed)
-        ctx = RunContext(config, store, task, base_model_path(config, reporter), reporter)
+        ctx = RunContext(config, store, task, base_model, reporter)
         with Tracker(config, out) as tracker:
             ctx.tracker = tracker
             try:

@@ -3,13 +3,13 @@ with ``reward.enabled``) the verifier on M's own labelled samples."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from pathlib import Path
 
 from selftaught import metrics
 from selftaught.loop.context import RunContext
 from selftaught.loop.schedule import lr_window, train_steps
+from selftaught.models.loading import weights_checksum
 from selftaught.models.reward import RewardExample, train_reward_model
 from selftaught.models.train_loop import TrainResult
 from selftaught.models.train_phase import launch, write_spec
@@ -84,17 +84,6 @@ def _fit(ctx: RunContext, n: int, init: Path, examples: list[Example], seed: int
             lambda step, loss: bar.advance(1, f"loss {loss:.4f}"),
             schedule,
         )
-
-
-def weights_checksum(path: Path) -> str | None:
-    """Of the saved weights: proves which checkpoint an iteration trained from (None for
-    a hub name, whose files live in the hub's cache)."""
-    if not Path(path).is_dir():
-        return None
-    digest = hashlib.sha256()
-    for file in sorted(Path(path).glob("*.safetensors")):
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def train_reward(ctx: RunContext, n: int) -> None:

@@ -3,6 +3,7 @@ adapter (PEFT) on top of its base, in the dtype the config asks for."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -87,3 +88,14 @@ def render_prompt(tokenizer, text: str, chat_template: bool) -> str:
         return text
     messages = [{"role": "user", "content": text}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def weights_checksum(path: Path) -> str | None:
+    """Of the saved weights: proves which checkpoint an iteration trained from (None for
+    a hub name, whose files live in the hub's cache)."""
+    if not Path(path).is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
