@@ -5,8 +5,11 @@ Each command imports what it needs inside its function, so that ``selftaught --h
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +29,26 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set train.steps=200"),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (CI logs)")]
+
+
+@contextlib.contextmanager
+def _interrupt_on(*signals: signal.Signals):
+    """``kill`` and a closed terminal stop a run as Ctrl-C does, with the resume command
+    printed (the run directory is consistent at any moment anyway); the handlers before
+    are put back after."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+    before = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _fail(message: str) -> None:
@@ -88,11 +111,24 @@ def run(
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.train_loop import TrainingError
-    from selftaught.store import RunDirError
+    from selftaught.store import RunDirError, RunStore
     from selftaught.tasks.sources import DataError
 
     try:
-        return start()
+        with _interrupt_on(signal.SIGTERM, signal.SIGHUP):
+            return start()
+    except KeyboardInterrupt:
+        last = None
+        with contextlib.suppress(OSError, ValueError):  # a run stopped before it started
+            last = RunStore(out).state().get("last")
+        at = f"after {last['iteration']}/{last['phase']}" if last else "before its first phase"
+        typer.secho(
+            f"\nStopped {at}: every completed phase is kept in {out}; "
+            f"`selftaught run --resume {out}` continues from there.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(130) from None
     except (FileExistsError, FileNotFoundError, ConfigError, RunDirError, DataError) as err:
         _fail(str(err))
     except TrainingError as err:

@@ -15,9 +15,10 @@ from selftaught.loop.context import RunContext
 from selftaught.loop.inputs import fingerprint, record_or_check
 from selftaught.loop.phases import phase_outputs, run_phases
 from selftaught.models.base_model import base_model_path
+from selftaught.models.checks import check_model
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, config_diff
-from selftaught.tasks import build_task
+from selftaught.tasks import Task, build_task
 from selftaught.tracking import Tracker
 
 
@@ -34,13 +35,15 @@ def run(
     it; ``overrides`` (``KEY=VALUE``) change the run's settings from the next phase on,
     recorded in ``state.json``."""
     store = RunStore(out)
+    if not resume:  # a bad data file or model path fails here, before a run is written
+        task = _checked_inputs(config)
     store.lock(create=not resume)  # one process per run directory, released however it ends
     try:
         changes = []
         if resume:
             config, changes = _resume(store, config, overrides)
-        task = build_task(config.task)  # a bad data file fails here, before a new run is written
-        if not resume:
+            task = build_task(config.task)
+        else:
             store.create(config)
         reporter = reporter or Reporter(quiet=config.quiet or quiet)
         if resume:
@@ -60,6 +63,14 @@ def run(
                 ctx.close()
     finally:
         store.unlock()
+
+
+def _checked_inputs(config: RunConfig) -> Task:
+    """The task (a bad data file fails building it), after the model path is checked."""
+    task = build_task(config.task)
+    if config.model.name_or_path != "builtin":
+        check_model(config.model.name_or_path)
+    return task
 
 
 def _resume(
