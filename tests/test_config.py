@@ -138,6 +138,7 @@ def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base
         and set(shown["model"])
         == {
             "name_or_path",
+            "gguf_file",
             "dtype",
             "chat_template",
             "lora",
@@ -152,3 +153,11 @@ def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base
     with pytest.raises(ConfigError, match="model.layers: unknown key; .* is base.layers now"):
         load_config(None, ["model.layers=2"])
     assert resolve({"base": None}).base == resolve({}).base  # `base:` with nothing under it
+
+
+def test_a_gguf_file_is_the_model_and_has_no_base():
+    config = load_config(None, ["model.gguf_file=my/model.gguf"])
+    assert config.model.name_or_path == "my/model.gguf" and config.base is None
+    assert resolve(yaml.safe_load(dump_config(config))) == config  # stored, read back
+    with pytest.raises(ConfigError, match="two models"):
+        load_config(None, ["model.gguf_file=my/model.gguf", "model.name_or_path=gpt2"])
