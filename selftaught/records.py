@@ -124,6 +124,9 @@ class TrainStats(PhaseStats):
     init: str = "base"  # "base" or "iteration N": the weights training started from
     init_checksum: str | None = None
     seed: int = 0
+    # peak resident memory of the training process during the phase, loading included
+    # (the main process's under accelerate launch); None: not measured
+    peak_rss_mb: float | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from selftaught.models.reward import HFRewardModel
 from selftaught.progress import Reporter
 from selftaught.records import EvalResult, RolloutStats, SampleRecord
 from selftaught.samplers import HFSampler, Sampler, SamplingStats
+from selftaught.samplers.base import Generation, cut_at_stop
 from selftaught.tasks import Problem, Task
 from selftaught.training_data import steps_valid
 
@@ -54,6 +55,7 @@ class Rollout:
                 generations, stats = (sampler or self.sampler_for(model)).generate(
                     prompts, num_samples, temperature, seed, bar.advance
                 )
+        generations = [_cut(gens, self.task.stop) for gens in generations]
         flat = [
             (problem, prompt, k, gen)
             for problem, prompt, gens in zip(problems, prompts, generations, strict=True)
@@ -127,9 +129,11 @@ def evaluate_greedy(
         config.sampling.max_new_tokens,
         dtype=m.dtype,
         chat_template=m.chat_template,
+        stop=task.stop,
     )
     prompts = [task.prompt(p) for p in problems]
     generations, stats = sampler.generate(prompts, 1, 0.0, 0, progress)
+    generations = [_cut(gens, task.stop) for gens in generations]
     answers = [task.extract_answer(gen.text) for (gen,) in generations]
     correct = task.is_correct_many(answers, problems)
     results: list[EvalResult] = [
@@ -143,6 +147,15 @@ def evaluate_greedy(
         for problem, (gen,), answer, ok in zip(problems, generations, answers, correct, strict=True)
     ]
     return mark_valid(task, problems, results), stats
+
+
+def _cut(generations: list[Generation], stop: tuple[str, ...]) -> list[Generation]:
+    """Each generation up to the task's first stop string. The samplers stop there already;
+    cut again here because a sampler given other stops (or none) must not let a run-on
+    reach the answer check, the stored samples or training."""
+    if not stop:
+        return generations
+    return [Generation(cut_at_stop(g.text, stop), g.tokens) for g in generations]
 
 
 def mark_valid(task: Task, problems: list[Problem], results: list[EvalResult]) -> list[EvalResult]:

@@ -119,7 +119,7 @@ def training_set(
     # the hint is dropped here: the example is written as if the model reasoned unaided
     rows = [
         {
-            "prompt": task.prompt(by_id[r["problem_id"]]),
+            "prompt": task.train_prompt(by_id[r["problem_id"]]),
             "completion": r["completion"],
             "problem_id": r["problem_id"],
             "rationalized": r["hinted"],

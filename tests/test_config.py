@@ -138,6 +138,7 @@ def test_the_builtin_models_architecture_is_in_base_and_a_real_model_has_no_base
         and set(shown["model"])
         == {
             "name_or_path",
+            "gguf_file",
             "dtype",
             "chat_template",
             "lora",
@@ -169,3 +170,11 @@ def test_bstar_ablations_need_what_they_keep_fixed():
     assert load_config(None, ["method=bstar-temperature"]).selection.threshold == 0.5
     with pytest.raises(ConfigError, match="threshold_from: search needs adjust: both"):
         load_config(None, ["method=bstar-threshold", "bstar.threshold_from=search"])
+
+
+def test_a_gguf_file_is_the_model_and_has_no_base():
+    config = load_config(None, ["model.gguf_file=my/model.gguf"])
+    assert config.model.name_or_path == "my/model.gguf" and config.base is None
+    assert resolve(yaml.safe_load(dump_config(config))) == config  # stored, read back
+    with pytest.raises(ConfigError, match="two models"):
+        load_config(None, ["model.gguf_file=my/model.gguf", "model.name_or_path=gpt2"])

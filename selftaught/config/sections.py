@@ -27,7 +27,14 @@ class LoraConfig(_Strict):
 
 class ModelConfig(_Strict):
     name_or_path: str = Field(
-        "builtin", description="'builtin' trains the tiny model with `selftaught base`"
+        "builtin",
+        description="'builtin': the tiny model (`selftaught base`); a checkpoint directory, a "
+        "hub name, or a short name of a model a package ships ('smollm2-135m-instruct')",
+    )
+    gguf_file: str | None = Field(
+        None,
+        description="a GGUF file, converted once into a checkpoint in the cache and started "
+        "from; name_or_path then follows it",
     )
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     chat_template: bool = Field(
@@ -36,6 +43,21 @@ class ModelConfig(_Strict):
     lora: LoraConfig | None = Field(
         None, description="train a LoRA adapter (PEFT) instead of every weight"
     )
+
+    @model_validator(mode="after")
+    def _gguf_names_the_model(self) -> ModelConfig:
+        """One model per config: a GGUF file is the model, so name_or_path is left at
+        'builtin' (and set to the file here) or names the same file."""
+        if self.gguf_file is None:
+            return self
+        if self.name_or_path == "builtin":
+            self.name_or_path = self.gguf_file
+        elif self.name_or_path != self.gguf_file:
+            raise ValueError(
+                f"gguf_file {self.gguf_file!r} and name_or_path {self.name_or_path!r} name two "
+                "models: leave name_or_path out"
+            )
+        return self
 
 
 class BaseTrainingConfig(_Strict):

@@ -32,6 +32,23 @@ class AdditionTaskConfig(_TaskCommon):
     name: Literal["addition"] = "addition"
     min_digits: int = Field(1, ge=1, le=30)
     max_digits: int = Field(5, ge=1, le=30)
+    few_shot: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="worked exemplars at the start of every prompt: a pretrained model's "
+        "start, as in the paper (0: the built-in model, which was trained on the format)",
+    )
+    format: Literal["scratchpad", "columns", "place-value", "direct"] = Field(
+        "scratchpad",
+        description="how sums and rationales are written: the paper's scratchpad, column "
+        "by column with carries in words, tens and ones added apart, or the answer alone",
+    )
+    train_exemplars: bool = Field(
+        False,
+        description="train on the prompt with its exemplars; false: question, rationale "
+        "and answer only, as the paper",
+    )
 
     @model_validator(mode="after")
     def _digit_range(self) -> AdditionTaskConfig:

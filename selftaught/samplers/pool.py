@@ -17,6 +17,7 @@ class SamplerPool:
     """The samplers of one run (``get``), and the engine it keeps (``close``)."""
 
     config: RunConfig
+    stop: tuple[str, ...] = ()  # the task's: every sampler of the run ends rows there
     _engine: EngineSampler | None = None  # a vllm or ray sampler, kept across phases
     _engine_model: Path | None = None
 
@@ -29,6 +30,7 @@ class SamplerPool:
                 batch_size=batch_size,
                 dtype=m.dtype,
                 chat_template=m.chat_template,
+                stop=self.stop,
                 lora_rank=m.lora.r if m.lora else None,
             )
             if sampling.backend != "hf":

@@ -2,6 +2,13 @@
 
 ``Input:\\n6 2 4 + 2 5 9\\nTarget:\\n<scratch>\\n6 2 4 + 2 5 9 , C: 0\\n2 + 5 , 3 C: 1\\n
 6 + 2 , 8 3 C: 0\\n, 8 8 3 C: 0\\n0 8 8 3\\n</scratch>\\n8 8 3``
+
+For a pretrained model, as in the paper, the prompt starts with ``task.few_shot`` worked
+exemplars, in the scratchpad or another ``task.format`` (``addition_formats.py``), and a
+completion ends at the exemplar separator (``stop``). Kept completions are trained under
+the prompt without the exemplars, as the paper trains on question, rationale and answer
+(``task.train_exemplars`` keeps them): sequences several times shorter, and the fine-tuned
+model answers a bare question.
 """
 
 from __future__ import annotations
@@ -10,37 +17,14 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from selftaught.tasks.base import Example, Problem, label_steps
-from selftaught.tasks.scratchpad import DIGITS, ScratchpadTask
+from selftaught.tasks.addition_formats import FORMATS, scratchpad, spaced
+from selftaught.tasks.base import Example, Problem, label_steps, split_steps
+from selftaught.tasks.scratchpad import ScratchpadTask
+
+__all__ = ["AdditionTask", "operands", "scratchpad", "spaced"]
 
 if TYPE_CHECKING:
     from selftaught.config import AdditionTaskConfig
-
-
-def spaced(number: int | str) -> str:
-    return " ".join(str(number))
-
-
-def scratchpad(a: int, b: int) -> str:
-    """The worked rationale for ``a + b``, from ``<scratch>`` to ``</scratch>``."""
-    da, db = str(a), str(b)
-    width = max(len(da), len(db))
-    da, db = da.zfill(width), db.zfill(width)
-    lines = [f"{spaced(a)} + {spaced(b)} , C: 0"]
-    digits: list[str] = []
-    carry = 0
-    for col in range(width):  # col 0 is the lowest digit
-        x, y = da[width - 1 - col], db[width - 1 - col]
-        if (
-            col > 0
-        ):  # one line per column from the second-lowest up: its digits, results so far, carry in
-            lines.append(f"{x} + {y} , {' '.join(digits)} C: {carry}")
-        total = int(x) + int(y) + carry
-        digits.insert(0, str(total % 10))
-        carry = total // 10
-    lines.append(f", {' '.join(digits)} C: {carry}")
-    lines.append(f"{carry} {' '.join(digits)}")
-    return "<scratch>\n" + "\n".join(lines) + "\n</scratch>\n"
 
 
 def operands(question: str) -> tuple[int, int]:
@@ -61,19 +45,39 @@ class AdditionTask(ScratchpadTask):
         train_size: int = 2000,
         eval_size: int = 100,
         seed: int = 0,
+        *,
+        few_shot: int = 0,
+        format: str = "scratchpad",
+        train_exemplars: bool = False,
     ):
         self.sizes = list(range(min_digits, max_digits + 1))
         self.digit_counts = self.sizes  # the older name, still used by callers
         self.train_size = train_size
         self.eval_size = eval_size
         self.seed = seed
+        self.format = FORMATS[format]
+        self.train_exemplars = train_exemplars
+        self.step_gold = format == "scratchpad"  # only its steps can be checked one by one
+        self.stop = self.format.stop if few_shot else ()
         self._eval = self._draw_eval()
         self._held_out = {(p.question) for p in self._eval}
+        # drawn like training problems (never held out), from their own stream
+        shown = self._draw("exemplar", few_shot, self.sizes, "exemplar") if few_shot else []
+        self.exemplars = [operands(p.question) for p in shown]
 
     @classmethod
     def from_config(cls, config: AdditionTaskConfig, base_dir: Path | None = None) -> AdditionTask:
         c = config
-        return cls(c.min_digits, c.max_digits, c.train_size, c.eval_size, c.seed)
+        return cls(
+            c.min_digits,
+            c.max_digits,
+            c.train_size,
+            c.eval_size,
+            c.seed,
+            few_shot=c.few_shot,
+            format=c.format,
+            train_exemplars=c.train_exemplars,
+        )
 
     # -- problems -----------------------------------------------------------------
     def _pair_space(self, n: int) -> int:
@@ -126,7 +130,7 @@ class AdditionTask(ScratchpadTask):
         for problem in self._draw("seed", count, sizes, salt):
             a, b = operands(problem.question)
             hint = rng.random() < hinted_fraction
-            examples.append(Example(self.prompt(problem, hint=hint), self.solution(a, b)))
+            examples.append(Example(self._question(problem, hint), self.format.solution(a, b)))
         return examples
 
     # -- text ---------------------------------------------------------------------
@@ -135,24 +139,37 @@ class AdditionTask(ScratchpadTask):
         return scratchpad(a, b) + spaced(a + b)
 
     def reference(self, problem: Problem) -> str:
-        return self.solution(*operands(problem.question))
+        return self.format.solution(*operands(problem.question))
+
+    def prompt(self, problem: Problem, hint: bool = False) -> str:
+        """The exemplars (hinted too when the question is: the paper's rationalization
+        prompt), then the question."""
+        shown = "".join(self.format.exemplar(a, b, hint) for a, b in self.exemplars)
+        return shown + self._question(problem, hint)
+
+    def train_prompt(self, problem: Problem) -> str:
+        return self.prompt(problem) if self.train_exemplars else self._question(problem, False)
+
+    def _question(self, problem: Problem, hint: bool) -> str:
+        if self.format.name == "scratchpad":
+            return super().prompt(problem, hint)
+        return self.format.prompt(*operands(problem.question), hint)
 
     def extract_answer(self, completion: str) -> str | None:
-        _, sep, tail = completion.partition("</scratch>\n")
-        if not sep:
-            return None
-        line = tail.split("\n", 1)[0].strip()
-        parts = line.split(" ")
-        if not all(len(p) == 1 and p in DIGITS for p in parts):
-            return None
-        return " ".join(parts)
+        return self.format.extract(completion)
+
+    def steps(self, completion: str) -> list[str]:
+        return split_steps(completion) if self.step_gold else [completion]
 
     # -- steps for process reward models ----------------------------------------------
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
         """The scratchpad is deterministic, so scratchpad line i is valid iff it equals the
         gold scratchpad's line i; ``<scratch>\\n`` is valid iff nothing precedes it. The final
         step is valid iff every gold line was written (none skipped) and the answer is right.
+        The worded formats have no per-step gold: their one step gets the outcome.
         """
+        if not self.step_gold:
+            return [self.is_correct(self.extract_answer(completion), problem)]
         gold = scratchpad(*operands(problem.question)).split("\n")[1:-2]
 
         def line_ok(previous: list[str], line: str) -> bool:

@@ -44,6 +44,10 @@ class Task(ABC):
     # step_labels judge each step by the task's own rules (synthetic tasks), rather than
     # give every step the outcome (data tasks): then a right answer can be told from a lucky one
     step_gold: bool = False
+    # where a completion ends if the model does not end it: a few-shot prompt's exemplar
+    # separator, at which a pretrained model starts the next exemplar of its own; the
+    # sampler stops each row there and the text is cut there before anything reads it
+    stop: tuple[str, ...] = ()
 
     @classmethod
     @abstractmethod
@@ -67,6 +71,11 @@ class Task(ABC):
     @abstractmethod
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
+
+    def train_prompt(self, problem: Problem) -> str:
+        """The prompt a kept completion is trained under: ``prompt`` without the hint,
+        unless a task trains without its few-shot exemplars."""
+        return self.prompt(problem)
 
     @abstractmethod
     def extract_answer(self, completion: str) -> str | None:

@@ -61,6 +61,7 @@ class DataTask(Task):
     name = "data"
     instruction = ""
     hint_word = "hint"  # leaks_hint: a completion that mentions it is never trained on
+    stop = (RUN_ON,)  # the next exemplar's "Question:", which a model left to run writes
 
     def __init__(self, config: DataTaskConfig, base: Path | None = None):
         self.config = config

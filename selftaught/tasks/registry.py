@@ -40,7 +40,8 @@ TASKS: dict[str, TaskEntry] = {
     "addition": TaskEntry(
         AdditionTask,
         AdditionTaskConfig,
-        "n-digit addition with the STaR scratchpad; bucket = digit count",
+        "n-digit addition with the STaR scratchpad (or, for a pretrained model, worded "
+        "rationales after task.few_shot exemplars); bucket = digit count",
     ),
     "expression": TaskEntry(
         ExpressionTask,

@@ -223,3 +223,32 @@ def test_the_shared_loop_is_adamw_on_a_cosine_schedule_bit_for_bit(tmp_path):
         **settings,
     )
     assert torch.equal(model.weight, reference.weight) and torch.equal(model.bias, reference.bias)
+
+
+def test_completion_loss_is_the_models_own_loss():
+    """A large vocabulary's loss from completion positions only equals the full one."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from selftaught.models.training import IGNORE, collate, completion_loss
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=5000,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    model = LlamaForCausalLM(config)
+    batch = [
+        ([5, 6, 7, 8, 9, 10], [IGNORE] * 3 + [8, 9, 10]),
+        ([5, 6, 7, 8], [IGNORE, IGNORE, 7, 8]),
+        ([1, 2, 3, 4, 5, 6, 7, 8], [IGNORE] * 6 + [7, 8]),
+    ]
+    ids, labels, mask = collate(batch, 0)
+    for n in (None, torch.tensor(10)):
+        full = model(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=n)
+        assert completion_loss(model, ids, mask, labels, n).item() == pytest.approx(
+            full.loss.item(), rel=1e-5
+        )

@@ -1,7 +1,8 @@
 import pytest
 
 from selftaught.models.tiny import save_new_tiny
-from selftaught.samplers.hf import HFSampler, _cut_at_stop, _generated_length
+from selftaught.samplers.base import cut_at_stop
+from selftaught.samplers.hf import HFSampler, _generated_length
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,22 @@ def test_generated_length_stops_at_eos_and_drops_padding():
 
 
 def test_cut_at_first_stop_string():
-    assert _cut_at_stop("abc\n\nInput: x", ("\n\nInput:",)) == "abc"
-    assert _cut_at_stop("a|b#c", ("#", "|")) == "a"
-    assert _cut_at_stop("abc", ()) == "abc"
+    assert cut_at_stop("abc\n\nInput: x", ("\n\nInput:",)) == "abc"
+    assert cut_at_stop("a|b#c", ("#", "|")) == "a"
+    assert cut_at_stop("abc", ()) == "abc"
+
+
+def test_a_stop_string_ends_the_row_while_generating(sampler):
+    """The row stops at the token that completes the stop, which is all that is counted;
+    without stops the call is the one it always was (tests elsewhere pin its output)."""
+    (free,), _ = sampler.generate([PROMPTS[0]], 1, 0.0, 0)
+    assert free[0].tokens == 12 and len(free[0].text) > 4
+    stop = free[0].text[3:5]
+    stopping = HFSampler(sampler.model.name_or_path, max_new_tokens=12, stop=(stop,))
+    (cut,), _ = stopping.generate([PROMPTS[0]], 1, 0.0, 0)
+    assert cut[0].text == free[0].text[: free[0].text.index(stop)]
+    assert cut[0].tokens < 12
+
+
+def test_generated_length_takes_every_end_of_sequence_token():
+    assert _generated_length([5, 9, 6, 2, 0], eos=[2, 9], pad=0) == 2

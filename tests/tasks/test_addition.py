@@ -193,3 +193,45 @@ def test_steps_rejoin_exactly_on_corrupted_solutions_and_garbage():
         assert steps and "".join(steps) == text
         got = task.step_labels(problem, text)
         assert len(got) == len(steps) and got == sorted(got, reverse=True)
+
+
+@pytest.mark.parametrize("fmt", ["scratchpad", "columns", "place-value", "direct"])
+def test_a_few_shot_prompt_shows_worked_exemplars_and_trains_without_them(fmt):
+    task = AdditionTask(1, 3, 10, 5, few_shot=3, format=fmt)
+    problem = task.eval_problems()[-1]
+    prompt, hinted = task.prompt(problem), task.prompt(problem, hint=True)
+    assert prompt.endswith(task.train_prompt(problem)) and prompt != task.train_prompt(problem)
+    assert prompt.count(task.format.separator) == 3 and hinted.count("Hint") == 4
+    assert task.stop and not any(s in task.reference(problem) for s in task.stop)
+    assert task.extract_answer(task.reference(problem)) == problem.answer
+    assert (
+        AdditionTask(1, 3, 10, 5, few_shot=3, format=fmt, train_exemplars=True).train_prompt(
+            problem
+        )
+        == prompt
+    )
+
+
+def test_the_builtin_prompt_is_unchanged_without_exemplars():
+    task, problem = AdditionTask(), AdditionTask().eval_problems()[0]
+    assert task.stop == () and task.step_gold
+    assert (
+        task.prompt(problem)
+        == task.train_prompt(problem)
+        == f"Input:\n{problem.question}\nTarget:\n"
+    )
+
+
+def test_worded_rationales_add_up():
+    from selftaught.tasks.addition_formats import FORMATS
+
+    assert FORMATS["columns"].solution(57, 68) == (
+        " Ones: 7 + 8 = 15, write 5 carry 1. Tens: 5 + 6 + 1 = 12, write 2 carry 1. "
+        "Write the carry 1. The answer is 125."
+    )
+    assert FORMATS["place-value"].solution(57, 68) == (
+        " 50 + 60 = 110. 7 + 8 = 15. 110 + 15 = 125. The answer is 125."
+    )
+    task = AdditionTask(1, 2, 10, 5, few_shot=1, format="columns")
+    assert not task.step_gold
+    assert task.step_labels(task.eval_problems()[0], "no answer") == [False]
