@@ -175,6 +175,9 @@ class StubTask:
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         return problem.id
 
+    def train_prompt(self, problem: Problem) -> str:
+        return problem.id
+
     def leaks_hint(self, completion: str) -> bool:
         return False
 

@@ -50,6 +50,9 @@ class _Task:
     def prompt(self, problem, hint=False):
         return problem.id
 
+    def train_prompt(self, problem):
+        return problem.id
+
     def leaks_hint(self, completion):
         return False
 
