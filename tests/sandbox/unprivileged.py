@@ -13,10 +13,13 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
+import stat
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+import selftaught
 
 NOBODY = 65534
 _CLONE_NEWNS, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20000, 4096, 16384, 1 << 18
@@ -28,7 +31,22 @@ def unavailable(uid: int | None, drop_cap_sys_admin: bool = False) -> str | None
     the ordinary user's mode as itself, and cannot run the root modes."""
     if os.geteuid() != 0 and (uid is None or drop_cap_sys_admin):
         return "needs root"
+    if uid is not None and os.geteuid() == 0 and not _readable_by_others(_PACKAGE):
+        return (
+            f"the checkout ({_PACKAGE}) is not readable by other users (a directory above it "
+            "lacks o+rx, e.g. a 0700 temp dir), so an ordinary user cannot import the sandbox"
+        )
     return None
+
+
+_PACKAGE = Path(selftaught.__file__).resolve().parent
+
+
+def _readable_by_others(path: Path) -> bool:
+    """Whether a user who is neither owner nor group can reach and read ``path``."""
+    if not path.stat().st_mode & stat.S_IROTH:
+        return False
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
 
 
 def _libc():
