@@ -5,10 +5,15 @@ Each command imports what it needs inside its function, so that ``selftaught --h
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -28,9 +33,108 @@ SetOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (CI logs)")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _explained(run_dir: Path | None = None, reading: str = "") -> Iterator[None]:
+    """What a user can act on is a message, never a traceback: their own mistakes (a
+    config, a data file, a model, a damaged run directory), the machine's (a full disk, a
+    path that cannot be written) and a stop by a signal, each naming ``run_dir`` and how to
+    resume it where there is a run to resume. ``reading``: the run directories a command
+    only reads (report, compare, refilter), where a value of the wrong kind in one of their
+    files, which the checks of what is read did not foresee, is a damaged file too."""
+    from selftaught.store import RunDirError
+    from selftaught.tasks.sources import DataError
+
+    try:
+        yield
+    except (ConfigError, RunDirError, DataError) as err:
+        _fail(str(err))
+    except KeyboardInterrupt as err:
+        _stopped(err, run_dir)
+    except (typer.Exit, typer.Abort):
+        raise  # said already
+    except Exception as err:
+        if isinstance(err, OSError) or _disk_full(err):
+            _fail(_os_message(err, run_dir))
+        if reading and isinstance(err, DAMAGE) and not os.environ.get("SELFTAUGHT_TRACEBACK"):
+            _fail(
+                f"{reading}: a file holds what a run never writes ({type(err).__name__}: "
+                f"{err}): damaged by hand or by another tool? SELFTAUGHT_TRACEBACK=1 shows "
+                "where it was read"
+            )
+        raise  # a bug: its traceback is what finds it
+
+
+DAMAGE = (TypeError, KeyError, AttributeError, ValueError, IndexError)
+
+
+def _disk_full(err: BaseException | None) -> bool:
+    """A full disk, however it surfaced: OSError from our writes, but SafetensorError or
+    RuntimeError from safetensors and torch, where only the message tells."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(err) or "os error 28" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _os_message(err: Exception, run_dir: Path | None) -> str:
+    if isinstance(err, OSError) and err.errno is None:
+        return str(err)  # ours, which says it all
+    full = _disk_full(err)
+    path = getattr(err, "filename", None) or (full and _being_written(run_dir)) or run_dir
+    if full:
+        message = f"the disk is full: no space left on the device writing {path or 'a file'}"
+    else:
+        message = f"{path or 'a file'}: {err.strerror if isinstance(err, OSError) else err}"
+    if run_dir is None:
+        return message
+    if not (Path(run_dir) / "state.json").is_file():
+        return (
+            message
+            + ". The run had not started: "
+            + ("free some space and run the command again" if full else "run the command again")
+        )
+    return (
+        f"{message}. Everything completed so far is kept in {run_dir}: "
+        f"{'free some space, then ' if full else ''}"
+        f"`selftaught run --resume {run_dir}` continues from there"
+    )
+
+
+def _being_written(run_dir: Path | None) -> Path | None:
+    """The checkpoint a full disk stopped (``model.tmp``): safetensors and torch do not
+    say which file they were writing."""
+    if run_dir is None:
+        return None
+    found = sorted(Path(run_dir).glob("*.tmp")) + sorted(Path(run_dir).glob("iter_*/*.tmp"))
+    return found[-1] if found else None
+
+
+def _stopped(err: KeyboardInterrupt, run_dir: Path | None) -> NoReturn:
+    """Where a stopped run stands, from its state.json, and the exit status of the signal."""
+    from selftaught.stopping import signal_number
+
+    signum = signal_number(err)
+    message = f"stopped by {signal.Signals(signum).name}"
+    if run_dir is None:
+        message += ": nothing was written yet"
+    else:
+        try:
+            last = json.loads((Path(run_dir) / "state.json").read_text()).get("last")
+            where = f"after iteration {last['iteration']}'s {last['phase']} phase" if last else ""
+            message += f" {where or 'before any phase completed'}, in {run_dir}, which is "
+            message += f"consistent: `selftaught run --resume {run_dir}` continues from there"
+        except (OSError, ValueError, AttributeError, TypeError, KeyError):
+            message += " before the run directory was written: nothing to resume"
+    typer.secho(message, fg=typer.colors.YELLOW, err=True)
+    raise typer.Exit(128 + signum)
 
 
 def _config(path: Path | None, overrides: list[str] | None, quiet: bool):
@@ -57,6 +161,15 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Run a self-taught loop (STaR with rationalization on the built-in model by default)."""
+    from selftaught.stopping import stop_on_signals
+
+    # from the first moment: the imports take seconds, and a SIGTERM or SIGHUP during them
+    # would end the process without a word
+    with stop_on_signals(), _explained(resume):
+        _run(config, out, resume, set_, quiet)
+
+
+def _run(config, out, resume, set_, quiet) -> None:
     from selftaught.loop import default_run_dir
     from selftaught.loop import run as run_loop
     from selftaught.progress import Reporter
@@ -88,19 +201,16 @@ def run(
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.train_loop import TrainingError
-    from selftaught.store import RunDirError
-    from selftaught.tasks.sources import DataError
 
-    try:
-        return start()
-    except (FileExistsError, FileNotFoundError, ConfigError, RunDirError, DataError) as err:
-        _fail(str(err))
-    except TrainingError as err:
-        _fail(
-            f"{err}\nEverything completed so far is kept in {out}; "
-            f"`selftaught run --resume {out}` continues from there, with changed settings "
-            f"if need be (--set KEY=VALUE, e.g. --set train.lr=1e-4)."
-        )
+    with _explained(out):
+        try:
+            return start()
+        except TrainingError as err:
+            _fail(
+                f"{err}\nEverything completed so far is kept in {out}; "
+                f"`selftaught run --resume {out}` continues from there, with changed settings "
+                f"if need be (--set KEY=VALUE, e.g. --set train.lr=1e-4)."
+            )
 
 
 @app.command()
@@ -124,7 +234,8 @@ def base(
     cfg = _config(config, set_, quiet)
     if cfg.model.name_or_path != "builtin":
         _fail(f"model.name_or_path is {cfg.model.name_or_path!r}: only 'builtin' is trained here")
-    print(base_model_path(cfg, Reporter(quiet=cfg.quiet), from_scratch))
+    with _explained():
+        print(base_model_path(cfg, Reporter(quiet=cfg.quiet), from_scratch))
 
 
 @app.command("eval")
@@ -140,14 +251,15 @@ def evaluate(
 
     On the synthetic tasks also valid_accuracy: the answer right and every step valid."""
     from selftaught import metrics
+    from selftaught.models.check import check_checkpoint
     from selftaught.rollout import evaluate_greedy
     from selftaught.tasks import build_task
 
     cfg = _config(config, set_, quiet)
-    if not (model / "config.json").exists():
-        _fail(f"{model}: not a checkpoint directory (no config.json)")
-    task = build_task(cfg.task)
-    results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
+    with _explained():
+        check_checkpoint(model)
+        task = build_task(cfg.task)
+        results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()
 
@@ -162,19 +274,16 @@ def refilter(
     ] = None,
 ) -> None:
     """Redo an iteration's selection on its stored samples with other selection.* keys."""
+    from selftaught.loop.inputs import check_inputs, fingerprint
     from selftaught.store import RunStore, write_jsonl
     from selftaught.tasks import build_task
     from selftaught.training_data import training_set
 
     store = RunStore(run_dir)
-    try:
+    with _explained(reading=str(run_dir)):
         config = store.load_config()
-        finished = store.done(iteration, "rationalize")
-    except (FileNotFoundError, ConfigError) as err:
-        _fail(str(err))
-    if not finished:
-        _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
-    try:
+        if not store.done(iteration, "rationalize"):
+            _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
         raw = apply_overrides(
             config.model_dump(mode="json"),
             set_ or [],
@@ -182,12 +291,11 @@ def refilter(
             who="refilter",
         )
         config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
-    except ConfigError as err:
-        _fail(str(err))
-    task = build_task(config.task)
-    rows, chosen = training_set(config, task, task.train_problems(), store.samples(iteration))
-    out = out or store.iter_dir(iteration) / "refiltered.jsonl"
-    write_jsonl(out, rows)
+        task = build_task(config.task)
+        check_inputs(store, fingerprint(task, config))  # selection needs the same problems
+        rows, chosen = training_set(config, task, task.train_problems(), store.samples(iteration))
+        out = out or store.iter_dir(iteration) / "refiltered.jsonl"
+        write_jsonl(out, rows)
     correct = sum(r["correct"] for r in rows)
     print(
         f"{len(rows)} examples ({correct} correct) written to {out}; "
@@ -211,14 +319,10 @@ def compare(
     run) to OUT/compare.md and OUT/accuracy.png."""
     from selftaught.report import markdown_table, summarize_run, write_compare
 
-    summaries = []
-    for path in runs:
-        try:
-            summaries.append(summarize_run(path))
-        except (FileNotFoundError, ConfigError) as err:
-            _fail(str(err))
-    print(markdown_table(summaries))
-    write_compare(runs, out, summaries)
+    with _explained(reading=", ".join(map(str, runs))):
+        summaries = [summarize_run(path) for path in runs]
+        print(markdown_table(summaries))
+        write_compare(runs, out, summaries)
 
 
 @app.command()
@@ -231,10 +335,8 @@ def report(
     phase."""
     from selftaught.report import write_report
 
-    try:
+    with _explained(reading=str(run_dir)):
         written = write_report(run_dir)
-    except (FileNotFoundError, ConfigError) as err:
-        _fail(str(err))
     print(written.pop("report"))
     for path in written.values():
         print(path)
