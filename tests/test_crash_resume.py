@@ -321,11 +321,9 @@ def stop_and_resume(zygote: Zygote, tmp_path: Path, targets: list[Target], capsy
     keys = sample_keys(out)
     assert len(keys) == len(set(keys)) == len(sample_keys(reference))
     with capsys.disabled():
-        signals = sum(t.signum != signal.SIGKILL for t in kills)
-        print(
-            f"\ncrash/resume: {len(kills) - signals} SIGKILLs and {signals} SIGTERM, SIGHUP or "
-            f"SIGINT, {starts} processes, resumed identically"
-        )
+        stops = [signal.Signals(t.signum).name for t in kills]
+        counts = ", ".join(f"{stops.count(name)} {name}" for name in dict.fromkeys(stops))
+        print(f"\ncrash/resume: {counts}; {starts} processes, resumed identically")
         print(f"  (random kills seeded with CRASH_TEST_SEED={seed})")
         for t in kills:
             print(f"  {t.name:<26} {t.key if t.kind != 'startup' else '':<8} {t.landed}")

@@ -20,8 +20,10 @@ import signal
 import subprocess
 import threading
 import time
+import typing
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -30,7 +32,7 @@ from selftaught.cli import app
 from selftaught.config import resolve
 from selftaught.loop.inputs import INPUTS, check_inputs, fingerprint
 from selftaught.loop.phases import phase_outputs
-from selftaught.models import check
+from selftaught.models import check, hub
 from selftaught.models.tiny import save_new_tiny
 from selftaught.progress import Reporter
 from selftaught.stopping import Stopped, stop_on_signals
@@ -185,9 +187,9 @@ def no_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(check, "cached_snapshot", lambda name: None)
     for var in ("HTTPS_PROXY", "https_proxy", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    check._reachable.cache_clear()
+    hub._reachable.cache_clear()
     yield
-    check._reachable.cache_clear()
+    hub._reachable.cache_clear()
 
 
 def test_a_hub_name_without_network_is_named_at_once(data_run, no_hub_cache, monkeypatch):
@@ -203,7 +205,7 @@ def test_a_hub_name_without_network_is_named_at_once(data_run, no_hub_cache, mon
             monkeypatch.setenv(var, value)
         start = time.monotonic()
         assert_message(runner.invoke(app, args), "'org/model'", phrase, "hf download org/model")
-        assert time.monotonic() - start < check.NETWORK_WAIT + 2
+        assert time.monotonic() - start < hub.NETWORK_WAIT + 2
         for var in env:
             monkeypatch.delenv(var)
     assert not out.exists()
@@ -263,6 +265,34 @@ def test_counts_are_integers_and_sizes_are_bounded(override, phrase):
     assert_message(
         runner.invoke(app, ["config", "--set", override]), override.split("=")[0], phrase
     )
+
+
+def _counts(model, prefix=""):
+    """(key, field) of every integer field of the config's models, sections walked."""
+    for name, field in model.model_fields.items():
+        members = typing.get_args(field.annotation) or (field.annotation,)
+        for member in members:
+            if isinstance(member, type) and issubclass(member, pydantic.BaseModel):
+                yield from _counts(member, f"{prefix}{name}.")
+        plain = [typing.get_args(m)[0] if typing.get_origin(m) is typing.Annotated else m
+                 for m in members]  # fmt: skip
+        if int in plain or field.annotation is int:
+            yield prefix + name, field
+
+
+def test_every_count_in_the_config_is_strict_and_bounded():
+    """So a key added later is too: Count, and an upper bound (le=)."""
+    from selftaught.config import TASK_CONFIGS, RunConfig
+
+    fields = dict(_counts(RunConfig))
+    for name, model in TASK_CONFIGS.items():
+        fields |= {f"task({name}).{k}": f for k, f in _counts(model)}
+    assert len(fields) > 40
+    for key, field in fields.items():
+        notes = [*field.metadata, *(a for m in typing.get_args(field.annotation)
+                                    for a in typing.get_args(m)[1:])]  # fmt: skip
+        assert any(isinstance(n, pydantic.Strict) for n in notes), f"{key}: not a Count"
+        assert any(getattr(n, "le", None) is not None for n in notes), f"{key}: no upper bound"
 
 
 def test_a_training_schedule_that_compounds_past_any_end_is_refused():
@@ -379,6 +409,20 @@ def test_inputs_are_recorded_checked_and_a_run_from_before_them_gets_a_note(data
     check_inputs(store, now, Reporter())
     assert "started before runs recorded their inputs" in capsys.readouterr().err
     assert json.loads((out / INPUTS).read_text()) == now
+
+
+def test_large_weights_are_fingerprinted_by_samples_that_any_change_reaches(
+    tiny_model, tmp_path, monkeypatch
+):
+    from selftaught.loop import inputs
+
+    monkeypatch.setattr(inputs, "WHOLE_HASH_BYTES", 0)  # as for weights over 1 GiB
+    copy, other = tmp_path / "copy", tmp_path / "other"
+    shutil.copytree(tiny_model, copy)
+    save_new_tiny(other, 32, 1, 2, seed=1)
+    digest = inputs.weights_digest(tiny_model)
+    assert digest.startswith("sampled:") and inputs.weights_digest(copy) == digest
+    assert inputs.weights_digest(other) != digest
 
 
 def test_metrics_jsonl_lost_or_damaged_is_rebuilt_on_resume(data_run):

@@ -50,6 +50,7 @@ class BaseTrainingConfig(_Strict):
     max_size: Count = Field(
         3,
         ge=1,
+        le=1000,
         description="seed examples span the task's sizes up to this one "
         "(digits for addition, terms for expression)",
     )

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from selftaught.config import DataTaskConfig, RunConfig
-from selftaught.models.check import ADAPTER_CONFIG, hub_revision
+from selftaught.models.check import ADAPTER_CONFIG
+from selftaught.models.hub import hub_revision
 from selftaught.progress import Reporter
 from selftaught.store import RunDirError, RunStore, atomic_write_text, read_json
 from selftaught.tasks import Problem, Task
@@ -92,7 +93,8 @@ def weights_digest(path: Path) -> str:
                 while chunk := f.read(BLOCK):
                     digest.update(chunk)
                 continue
-            digest.update(f.read(8 + int.from_bytes(f.read(8), "little")))
+            header = int.from_bytes(f.read(8), "little")  # tensor names, shapes, offsets
+            digest.update(f.read(min(header, 100_000_000)))
             for i in range(SAMPLED_BLOCKS):
                 f.seek(size * i // SAMPLED_BLOCKS)
                 digest.update(f.read(BLOCK))

@@ -5,24 +5,17 @@ traceback from deep inside (a missing config.json reads "Unrecognized model", a 
 safetensors file "incomplete metadata"), and a hub name with no network fails after
 retrying for most of a minute. Each is checked here first, cheaply (no weights are read
 beyond the safetensors headers, no torch), and named in one message.
-
-No torch: only files and safetensors headers are read.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import os
 import re
-import socket
 import stat
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 from selftaught.config import ConfigError
+from selftaught.models.hub import cached_snapshot, hub_api, hub_cache, offline_reason
 
 KEY = "model.name_or_path"
 SAFE_WEIGHTS = "model.safetensors"  # transformers' names for a checkpoint's files
@@ -33,11 +26,11 @@ PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 EXAMPLE = "'HuggingFaceTB/SmolLM2-135M-Instruct'"
 HUB_NAME = re.compile(r"(?=.{1,96}$)[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-NETWORK_WAIT = 3.0  # seconds to reach the hub: the answer is fast when there is one
 
 
 class ModelError(ConfigError):
-    """``model.name_or_path`` names nothing that can be loaded; the message says why."""
+    """``model.name_or_path`` names nothing that can be loaded; the message says why. A
+    ConfigError, as the key is the config's: whatever explains those explains these."""
 
 
 def check_model(name_or_path: str) -> None:
@@ -245,7 +238,7 @@ def check_hub(name: str) -> None:
         cached = (
             f"in the local cache but incomplete ({problem})"
             if problem
-            else f"not in the local Hugging Face cache ({_hub_cache()})"
+            else f"not in the local Hugging Face cache ({hub_cache()})"
         )
         raise ModelError(
             f"{KEY}: {name!r} is no local directory, and as a hub name it is {cached}, and "
@@ -255,85 +248,13 @@ def check_hub(name: str) -> None:
     _check_on_hub(name)
 
 
-def cached_snapshot(name: str) -> Path | None:
-    """The directory of ``name``'s cached revision, if the cache holds its config.json."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(name, "config.json")
-    except Exception:  # a name the hub's own check refuses (odd characters) is not cached
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def hub_revision(name: str) -> str | None:
-    """The commit a hub name loads now: the hub's, when it can be reached, else the
-    cached one; None when neither is known."""
-    if not offline_reason():
-        with contextlib.suppress(Exception):
-            return _hub_api().model_info(name, timeout=10).sha
-    snapshot = cached_snapshot(name)
-    return snapshot.name if snapshot is not None else None
-
-
-def _hub_cache() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except ImportError:
-        return "~/.cache/huggingface/hub"
-
-
-def offline_reason() -> str | None:
-    """Why the hub cannot be reached now, or None: HF_HUB_OFFLINE, or no connection to it
-    (or to the proxy) within a few seconds."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return f"{var} is set"
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    target = urlparse(proxy or endpoint)
-    port = target.port or (443 if target.scheme == "https" else 80)
-    if not target.hostname or not _reachable(target.hostname, port):
-        via = f" through the proxy {proxy}" if proxy else ""
-        return f"{endpoint} cannot be reached{via} (no network?)"
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _reachable(host: str, port: int) -> bool:
-    """A TCP connection within NETWORK_WAIT seconds, name lookup included (a thread, as
-    getaddrinfo takes no timeout and can hang on a broken resolver)."""
-    result: list[bool] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=NETWORK_WAIT).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(NETWORK_WAIT)
-    return bool(result and result[0])
-
-
-def _hub_api():
-    """The hub at HF_ENDPOINT as it is now (huggingface_hub reads it once, at import)."""
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
-
-
 def _check_on_hub(name: str) -> None:
     try:
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
     except ImportError:
         return  # transformers brings huggingface_hub; without it, loading says so
     try:
-        _hub_api().model_info(name, timeout=10)
+        hub_api().model_info(name, timeout=10)
     except GatedRepoError:
         raise ModelError(
             f"{KEY}: {name!r} is a gated model: accept its licence on huggingface.co and log "
