@@ -176,7 +176,9 @@ class Target:
             self.key = ORDER[ORDER.index(self.key) + 1]
         else:
             self.key = ORDER[ORDER.index(self.key) + len(PHASES)]
-            self.fraction /= 2  # phases here vary 2-3x with the machine's load
+        # phases here vary 2-3x with the machine's load: a phase that ended before the kill
+        # says the reference's timings are long now (a random kill once missed every phase)
+        self.fraction /= 2
 
 
 def landing(out: Path, done_at_kill: list[str]) -> str:
