@@ -5,17 +5,16 @@ Each command imports what it needs inside its function, so that ``selftaught --h
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from selftaught.config import ConfigError, apply_overrides, dump_config, load_config, resolve
+from selftaught.explain import explained as _explained
+from selftaught.explain import fail as _fail
 
 app = typer.Typer(
     help="A language model teaches itself to reason: STaR, B-STaR and their family.",
@@ -29,31 +28,6 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set train.steps=200"),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (CI logs)")]
-
-
-@contextlib.contextmanager
-def _interrupt_on(*signals: signal.Signals):
-    """``kill`` and a closed terminal stop a run as Ctrl-C does, with the resume command
-    printed (the run directory is consistent at any moment anyway); the handlers before
-    are put back after."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers
-        return
-    before = {sig: signal.signal(sig, interrupt) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _config(path: Path | None, overrides: list[str] | None, quiet: bool):
@@ -80,6 +54,15 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Run a self-taught loop (STaR with rationalization on the built-in model by default)."""
+    from selftaught.stopping import stop_on_signals
+
+    # from the first moment: the imports take seconds, and a SIGTERM or SIGHUP during them
+    # would end the process without a word
+    with stop_on_signals(), _explained(resume, starting=True):
+        _run(config, out, resume, set_, quiet)
+
+
+def _run(config, out, resume, set_, quiet) -> None:
     from selftaught.loop import default_run_dir
     from selftaught.loop import run as run_loop
     from selftaught.progress import Reporter
@@ -111,32 +94,16 @@ def run(
 def _run_or_explain(start, out: Path) -> list[dict]:
     """The loop's own failures are the user's to act on: a message, not a traceback."""
     from selftaught.models.train_loop import TrainingError
-    from selftaught.store import RunDirError, RunStore
-    from selftaught.tasks.sources import DataError
 
-    try:
-        with _interrupt_on(signal.SIGTERM, signal.SIGHUP):
+    with _explained(out):
+        try:
             return start()
-    except KeyboardInterrupt:
-        last = None
-        with contextlib.suppress(OSError, ValueError):  # a run stopped before it started
-            last = RunStore(out).state().get("last")
-        at = f"after {last['iteration']}/{last['phase']}" if last else "before its first phase"
-        typer.secho(
-            f"\nStopped {at}: every completed phase is kept in {out}; "
-            f"`selftaught run --resume {out}` continues from there.",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
-        raise typer.Exit(130) from None
-    except (FileExistsError, FileNotFoundError, ConfigError, RunDirError, DataError) as err:
-        _fail(str(err))
-    except TrainingError as err:
-        _fail(
-            f"{err}\nEverything completed so far is kept in {out}; "
-            f"`selftaught run --resume {out}` continues from there, with changed settings "
-            f"if need be (--set KEY=VALUE, e.g. --set train.lr=1e-4)."
-        )
+        except TrainingError as err:
+            _fail(
+                f"{err}\nEverything completed so far is kept in {out}; "
+                f"`selftaught run --resume {out}` continues from there, with changed settings "
+                f"if need be (--set KEY=VALUE, e.g. --set train.lr=1e-4)."
+            )
 
 
 @app.command()
@@ -160,7 +127,8 @@ def base(
     cfg = _config(config, set_, quiet)
     if cfg.model.name_or_path != "builtin":
         _fail(f"model.name_or_path is {cfg.model.name_or_path!r}: only 'builtin' is trained here")
-    print(base_model_path(cfg, Reporter(quiet=cfg.quiet), from_scratch))
+    with _explained():
+        print(base_model_path(cfg, Reporter(quiet=cfg.quiet), from_scratch))
 
 
 @app.command("eval")
@@ -176,14 +144,15 @@ def evaluate(
 
     On the synthetic tasks also valid_accuracy: the answer right and every step valid."""
     from selftaught import metrics
+    from selftaught.models.check import check_checkpoint
     from selftaught.rollout import evaluate_greedy
     from selftaught.tasks import build_task
 
     cfg = _config(config, set_, quiet)
-    if not (model / "config.json").exists():
-        _fail(f"{model}: not a checkpoint directory (no config.json)")
-    task = build_task(cfg.task)
-    results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
+    with _explained():
+        check_checkpoint(model)
+        task = build_task(cfg.task)
+        results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()
 
@@ -198,19 +167,16 @@ def refilter(
     ] = None,
 ) -> None:
     """Redo an iteration's selection on its stored samples with other selection.* keys."""
+    from selftaught.loop.inputs import check_inputs, fingerprint
     from selftaught.store import RunStore, write_jsonl
     from selftaught.tasks import build_task
     from selftaught.training_data import training_set
 
     store = RunStore(run_dir)
-    try:
+    with _explained(reading=str(run_dir)):
         config = store.load_config()
-        finished = store.done(iteration, "rationalize")
-    except (FileNotFoundError, ConfigError) as err:
-        _fail(str(err))
-    if not finished:
-        _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
-    try:
+        if not store.done(iteration, "rationalize"):
+            _fail(f"{run_dir}: iteration {iteration} has no finished samples to refilter")
         raw = apply_overrides(
             config.model_dump(mode="json"),
             set_ or [],
@@ -218,15 +184,14 @@ def refilter(
             who="refilter",
         )
         config = resolve(raw, f"{store.root / 'config.yaml'} with --set {' '.join(set_ or [])}")
-    except ConfigError as err:
-        _fail(str(err))
-    task = build_task(config.task)
-    searched = store.stats(iteration).get("search") or {}
-    rows, chosen = training_set(
-        config, task, task.train_problems(), store.samples(iteration), searched.get("threshold")
-    )
-    out = out or store.iter_dir(iteration) / "refiltered.jsonl"
-    write_jsonl(out, rows)
+        task = build_task(config.task)
+        check_inputs(store, fingerprint(task, config))  # selection needs the same problems
+        searched = store.stats(iteration).get("search") or {}
+        rows, chosen = training_set(
+            config, task, task.train_problems(), store.samples(iteration), searched.get("threshold")
+        )
+        out = out or store.iter_dir(iteration) / "refiltered.jsonl"
+        write_jsonl(out, rows)
     correct = sum(r["correct"] for r in rows)
     print(
         f"{len(rows)} examples ({correct} correct) written to {out}; "
@@ -250,14 +215,10 @@ def compare(
     run) to OUT/compare.md and OUT/accuracy.png."""
     from selftaught.report import markdown_table, summarize_run, write_compare
 
-    summaries = []
-    for path in runs:
-        try:
-            summaries.append(summarize_run(path))
-        except (FileNotFoundError, ConfigError) as err:
-            _fail(str(err))
-    print(markdown_table(summaries))
-    write_compare(runs, out, summaries)
+    with _explained(reading=", ".join(map(str, runs))):
+        summaries = [summarize_run(path) for path in runs]
+        print(markdown_table(summaries))
+        write_compare(runs, out, summaries)
 
 
 @app.command()
@@ -270,10 +231,8 @@ def report(
     phase."""
     from selftaught.report import write_report
 
-    try:
+    with _explained(reading=str(run_dir)):
         written = write_report(run_dir)
-    except (FileNotFoundError, ConfigError) as err:
-        _fail(str(err))
     print(written.pop("report"))
     for path in written.values():
         print(path)

@@ -1,5 +1,5 @@
-"""The run directory. Every file is written atomically (temp file, fsync,
-rename), and ``state.json`` moves on only after a phase's outputs are on disk, so a
+"""The run directory. Every file is written atomically (``runfiles.py``: temp file,
+fsync, rename), and ``state.json`` moves on only after a phase's outputs are on disk, so a
 run killed at any moment resumes from the last completed phase.
 
 A killed writer can leave only its temp files behind (``.NAME.*.tmp``, ``model.tmp/``),
@@ -14,16 +14,11 @@ took effect at, so the run's history stays readable from its directory alone.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import gzip
 import json
 import os
 import shutil
-import tempfile
 import time
-import zlib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,81 +31,13 @@ from selftaught.config import (
     set_dotted,
     upgrade_stored,
 )
-
-
-class RunDirError(ValueError):
-    """A run directory is damaged or not one; the message names the file and what is wrong."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)  # the rename itself survives a crash of the machine
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
-    if path.name.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)  # mtime=0: same rows, same bytes
-    atomic_write_bytes(path, data)
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file the run wrote; a damaged one fails with ``RunDirError`` naming it."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(f"{path}: damaged: not JSON ({err})") from None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The rows of a JSONL (or .jsonl.gz) file the run wrote; a damaged one fails with
-    ``RunDirError`` naming the file and line."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-        if path.name.endswith(".gz"):
-            data = gzip.decompress(data)
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as err:
-        raise RunDirError(f"{path}: damaged ({type(err).__name__}: {err})") from None
-    rows = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise RunDirError(f"{path}:{number}: damaged: not JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise RunDirError(f"{path}:{number}: damaged: expected a JSON object")
-        rows.append(row)
-    return rows
-
+from selftaught.runfiles import (  # imported from here by the rest of the package too
+    RunDirError,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+    write_jsonl,
+)
 
 # An iteration's files (``iter_NNNN/``), named once; the phase table (``loop/phases.py``)
 # says which phase writes which.
@@ -123,6 +50,7 @@ EVAL_RESULTS = "eval.jsonl.gz"
 EVAL_SAMPLES = "eval_samples.jsonl.gz"
 METRICS = "metrics.json"
 REWARD_SAMPLES = "reward_samples.jsonl.gz"
+SAMPLE_KEYS = ("problem_id", "completion", "correct", "hinted", "reward")  # what selection reads
 
 # Changing these mid-run would make the finished phases describe another run: the
 # problems (task), the base model M (model, base), the preset under the config (method),
@@ -181,6 +109,13 @@ class RunStore:
             raise RunDirError(
                 f'{path}: damaged: expected {{"completed": ["ITERATION/PHASE", ...], ...}}'
             )
+        last = state.get("last")
+        if last is not None and not (
+            isinstance(last, dict)
+            and type(last.get("iteration")) is int
+            and isinstance(last.get("phase"), str)
+        ):
+            raise RunDirError(f'{path}: damaged: expected "last": {{"iteration": N, "phase": P}}')
         return state
 
     def _write_state(self, state: dict) -> None:
@@ -219,8 +154,17 @@ class RunStore:
             return
         if not create and not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: no such run directory, so not a run directory")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # `--out /dev/null/run`, a file, a read-only place
+            places = [self.root, *self.root.parents]
+            blocker = next((p for p in places if p.exists() and not p.is_dir()), None)
+            why = f"{blocker} is not a folder" if blocker else err.strerror
+            raise RunDirError(
+                f"{self.root}: cannot be a run directory ({why}); "
+                + ("choose another --out" if create else "is it the run's directory?")
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -243,11 +187,13 @@ class RunStore:
     def prepare_resume(self, outputs: dict[str, tuple[str, ...]]) -> None:
         """Before continuing a run (with ``lock`` held): finish an interrupted settings
         change, check the files against ``state.json`` (``verify``), clear a killed
-        writer's temp files."""
+        writer's temp files, rebuild a lost or damaged ``metrics.jsonl``."""
         self.state()
         self.apply_pending_changes()
         self.verify(outputs)
         self.remove_temp_files()
+        if any(self.root.glob(f"iter_*/{METRICS}")):  # metrics.jsonl holds nothing else
+            self.rebuild_metrics()
 
     def remove_temp_files(self) -> list[Path]:
         """Clear what a killed writer of ours left: ``.NAME.*.tmp`` files (from
@@ -277,10 +223,7 @@ class RunStore:
         leaves a pending record that ``apply_pending_changes`` finishes (``prepare_resume``
         calls it)."""
         self.apply_pending_changes()
-        path = self.root / "config.yaml"
-        old = self.load_config()
-        raw = apply_overrides(old.model_dump(mode="json"), overrides, frozen=FROZEN_SECTIONS)
-        new = resolve(raw, f"{path} with --set {' '.join(overrides)}")
+        old, new = self.load_config(), self.preview_config(overrides)
         changes = config_diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
         if not changes:
             return []
@@ -296,6 +239,15 @@ class RunStore:
         self._write_state(state)
         self.apply_pending_changes()
         return [{"key": k, **v} for k, v in changes.items()]
+
+    def preview_config(self, overrides: list[str]) -> RunConfig:
+        """The config ``change_config(overrides)`` would leave, nothing written. Until a
+        phase has completed nothing has used the frozen sections, so they may change too
+        (a model that failed to load is replaced without starting over)."""
+        path = self.root / "config.yaml"
+        frozen = FROZEN_SECTIONS if self.state()["completed"] else ()
+        raw = apply_overrides(self.load_config().model_dump(mode="json"), overrides, frozen=frozen)
+        return resolve(raw, f"{path} with --set {' '.join(overrides)}")
 
     def apply_pending_changes(self) -> None:
         """Finish a change a kill interrupted: write its values into ``config.yaml``."""
@@ -338,8 +290,8 @@ class RunStore:
         if not path.exists():
             return {}
         stats = read_json(path)
-        if not isinstance(stats, dict):
-            raise RunDirError(f"{path}: damaged: expected a JSON object of phases")
+        if not isinstance(stats, dict) or not all(isinstance(v, dict) for v in stats.values()):
+            raise RunDirError(f"{path}: damaged: expected a JSON object of phases' figures")
         return stats
 
     def iter_dir(self, iteration: int) -> Path:
@@ -350,10 +302,10 @@ class RunStore:
 
     def samples(self, iteration: int) -> list[dict]:
         """The iteration's samples, those drawn with the hint (rationalization) last."""
-        rows = read_jsonl(self.iter_dir(iteration) / SAMPLES)
+        rows = read_jsonl(self.iter_dir(iteration) / SAMPLES, SAMPLE_KEYS)
         hinted = self.iter_dir(iteration) / RATIONALIZED
         # runs of before rationalization had its own file kept the hinted rows in SAMPLES
-        return rows + read_jsonl(hinted) if hinted.exists() else rows
+        return rows + read_jsonl(hinted, SAMPLE_KEYS) if hinted.exists() else rows
 
     @property
     def reward_model_dir(self) -> Path:
@@ -364,9 +316,10 @@ class RunStore:
         """Per-iteration file first, then metrics.jsonl rebuilt from all of them, so a
         repeated phase after a kill can never append a line twice."""
         atomic_write_text(self.iter_dir(iteration) / METRICS, json.dumps(metrics) + "\n")
-        rows = []
-        for p in sorted(self.root.glob(f"iter_*/{METRICS}")):
-            rows.append(read_json(p))
+        self.rebuild_metrics()
+
+    def rebuild_metrics(self) -> None:
+        rows = [read_json(p) for p in sorted(self.root.glob(f"iter_*/{METRICS}"))]
         write_jsonl(self.root / "metrics.jsonl", rows)
 
     def metrics(self) -> list[dict]:

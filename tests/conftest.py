@@ -55,6 +55,15 @@ def _model_cache(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A real checkpoint directory in a moment: the built-in model's architecture, untrained,
+    small enough that a run of a data task on it takes a second."""
+    from selftaught.models.tiny import save_new_tiny
+
+    return save_new_tiny(tmp_path_factory.mktemp("models") / "tiny", 32, 1, 2, seed=0)
+
+
 @pytest.fixture
 def toy_raw() -> dict:
     import copy

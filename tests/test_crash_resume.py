@@ -49,12 +49,13 @@ from tests.test_determinism import (
 )
 
 ZYGOTE = r"""
-import json, os, sys, traceback
+import json, os, signal, sys, traceback
 import torch
 torch.set_num_threads(1)
 import selftaught.cli, selftaught.loop  # the heavy imports, once
 
 def child(cmd):
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # the command pipe is the zygote's alone
     log = os.open(cmd["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -155,6 +156,13 @@ class Target:
     key: str = ""
     fraction: float = 0.2
     landed: str = ""  # where the directory showed the kill landed
+    signum: int = signal.SIGKILL  # SIGTERM, SIGHUP, SIGINT: a stop the run sees and reports
+
+    @property
+    def exit_code(self) -> int:
+        """As the zygote reports it: -N killed by signal N; 128 + N, the CLI's exit code
+        after the run stopped on signal N."""
+        return -self.signum if self.signum == signal.SIGKILL else 128 + self.signum
 
     @property
     def before(self) -> str:
@@ -164,11 +172,13 @@ class Target:
         return self.fraction * timings[self.key]
 
     def move_on(self) -> None:
-        if self.name == "random":
+        if self.name.startswith("random"):
             self.key = ORDER[ORDER.index(self.key) + 1]
         else:
             self.key = ORDER[ORDER.index(self.key) + len(PHASES)]
-            self.fraction /= 2  # phases here vary 2-3x with the machine's load
+        # phases here vary 2-3x with the machine's load: a phase that ended before the kill
+        # says the reference's timings are long now (a random kill once missed every phase)
+        self.fraction /= 2
 
 
 def landing(out: Path, done_at_kill: list[str]) -> str:
@@ -209,13 +219,6 @@ def zygote():
 
 
 def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys):
-    reference, timings = reference_run(0)
-    config_file = tmp_path / "small.yaml"
-    config_file.write_text(yaml.safe_dump(small_raw(0)))
-    out, log = tmp_path / "run", tmp_path / "log.txt"
-    # the random kills vary from run to run; the seed is printed to repeat a failure
-    seed = int(os.environ.get("CRASH_TEST_SEED", time.time_ns() % 1_000_000))
-    rng = random.Random(seed)
     targets = [
         Target("mid-sampling", "phase", "1/sample"),
         Target("mid-training", "phase", "1/train"),
@@ -225,6 +228,33 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
         Target("random", "phase"),
         Target("random", "phase"),
     ]
+    stop_and_resume(zygote, tmp_path, targets, capsys)
+
+
+def test_runs_stopped_by_sigterm_sighup_and_ctrl_c_resume_to_the_uninterrupted_result(
+    zygote, tmp_path, capsys
+):
+    """The stops a run sees: each says where the run stopped and how to resume it, and the
+    run directory it leaves resumes as a SIGKILL's does."""
+    targets = [
+        Target("SIGTERM mid-sampling", "phase", "1/sample", signum=signal.SIGTERM),
+        Target("SIGHUP mid-training", "phase", "1/train", signum=signal.SIGHUP),
+        Target("SIGINT mid-evaluation", "phase", "1/eval", signum=signal.SIGINT),
+        Target("SIGTERM while starting", "startup", signum=signal.SIGTERM),
+    ]
+    stop_and_resume(zygote, tmp_path, targets, capsys)
+
+
+def stop_and_resume(zygote: Zygote, tmp_path: Path, targets: list[Target], capsys) -> None:
+    """Kill or stop a run at each target in turn, resuming it each time, then let it end:
+    it must end as the uninterrupted reference run did."""
+    reference, timings = reference_run(0)
+    config_file = tmp_path / "small.yaml"
+    config_file.write_text(yaml.safe_dump(small_raw(0)))
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    # the random kills vary from run to run; the seed is printed to repeat a failure
+    seed = int(os.environ.get("CRASH_TEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
     kills: list[Target] = []
     starts = 0
     events: list = []  # (seconds into the process, target, phases seen completing)
@@ -233,7 +263,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
         argv = ["run", str(config_file), "--out", str(out)] if fresh else ["run", "--resume"]
         argv += [] if fresh else [str(out)]
         at_start = completed(out)
-        if target.name == "random":  # a phase still to run (not the very last), a fraction
+        if target.name.startswith("random"):  # a phase still to run (not the last), a fraction
             left = [k for k in ORDER if k not in at_start]
             target.key = rng.choice(left[:-1] or left)
             target.fraction = rng.uniform(0.05, 0.6)
@@ -264,8 +294,16 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
                 kill_at = now + target.delay(timings)
             if kill_at is not None and now >= kill_at:
                 done_at_kill = completed(out)
-                os.kill(pid, signal.SIGKILL)
-                assert zygote.wait(pid) == -signal.SIGKILL
+                os.kill(pid, target.signum)
+                code = zygote.wait(pid)
+                # at startup the signal may come before the handlers are in: it kills then
+                assert (
+                    code == target.exit_code or target.kind == "startup" and code == -target.signum
+                ), log.read_text()[-2000:]
+                if code == 128 + target.signum:  # it says where it stopped, and what next
+                    said = log.read_text().splitlines()[-1]
+                    assert said.startswith(f"stopped by {signal.Signals(target.signum).name}")
+                    assert f"selftaught run --resume {out}" in said, said
                 target.landed = landing(out, done_at_kill)
                 kills.append(target)
                 break
@@ -285,7 +323,9 @@ def test_killed_runs_resume_to_the_uninterrupted_result(zygote, tmp_path, capsys
     keys = sample_keys(out)
     assert len(keys) == len(set(keys)) == len(sample_keys(reference))
     with capsys.disabled():
-        print(f"\ncrash/resume: {len(kills)} SIGKILLs, {starts} processes, resumed identically")
+        stops = [signal.Signals(t.signum).name for t in kills]
+        counts = ", ".join(f"{stops.count(name)} {name}" for name in dict.fromkeys(stops))
+        print(f"\ncrash/resume: {counts}; {starts} processes, resumed identically")
         print(f"  (random kills seeded with CRASH_TEST_SEED={seed})")
         for t in kills:
             print(f"  {t.name:<26} {t.key if t.kind != 'startup' else '':<8} {t.landed}")

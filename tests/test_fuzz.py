@@ -5,6 +5,10 @@ in a crash. The cases are generated from the config models themselves (every key
 every section: an unknown sibling, a misspelling, each wrong type, each bound crossed),
 from mutations of a valid YAML file and random bytes, and from mangled model outputs.
 Test ids name each case; the last test prints how many of each kind were tried.
+
+Every bad input given to the command line goes through ``through_cli``, which also checks
+that no file it watches was lost or changed; the last test prints how many went through,
+and how many ended in a traceback (none may).
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import random
 import re
+import shutil
 import types
 import typing
 from collections import Counter
@@ -34,15 +40,41 @@ from selftaught.config import (
     resolve,
     set_dotted,
 )
-from selftaught.store import RunStore
+from selftaught.loop.inputs import fingerprint
+from selftaught.store import RunStore, write_jsonl
+from selftaught.tasks import build_task
 from selftaught.tasks.addition import AdditionTask
 from selftaught.tasks.addition import scratchpad as addition_scratchpad
 from selftaught.tasks.expression import ExpressionTask
 from selftaught.tasks.expression import solution as expression_solution
+from tests.test_user_errors import BAD_MODELS, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()
 TRIED: Counter = Counter()  # cases run, by kind, for the tally at the end
+CLI: Counter = Counter()  # bad inputs through the command line: tried, tracebacks, files hurt
+
+
+def through_cli(args: list, *phrases: str, watch=(), may_pass: bool = False):
+    """``selftaught ARGS`` with a bad input: exit code 2 and ``error:`` with ``phrases``
+    (or, ``may_pass``, exit 0: a value that is valid after all), never a traceback, and
+    every file under ``watch`` as it was, none added unless the command passed."""
+    before = snapshot(*map(Path, watch))
+    result = runner.invoke(app, [str(a) for a in args])
+    after = snapshot(*map(Path, watch))
+    CLI["tried"] += 1
+    traceback = not isinstance(result.exception, SystemExit | None) or "Traceback" in result.output
+    CLI["tracebacks"] += traceback
+    hurt = [path for path in before if after.get(path) != before[path]]
+    passed = may_pass and result.exit_code == 0
+    hurt += [] if passed else [path for path in after if path not in before]
+    CLI["files lost or changed"] += len(hurt)
+    CLI["accepted (valid after all)"] += passed
+    assert not traceback, (args, result.output, result.exception)
+    assert not hurt, (args, hurt, result.output)
+    if not passed:
+        assert_user_error(result, *phrases)
+    return result
 
 
 # -- the config's keys, from its models ------------------------------------------------------
@@ -57,9 +89,14 @@ VARIANTS = {  # a valid starting point per task kind; every case changes one thi
 
 
 def _members(annotation) -> list:
+    """A union's members but None, each without its Annotated wrapper (config's Count)."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return [a for a in typing.get_args(annotation) if a is not type(None)]
-    return [annotation]
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    else:
+        members = [annotation]
+    return [
+        typing.get_args(m)[0] if typing.get_origin(m) is typing.Annotated else m for m in members
+    ]
 
 
 def _submodel(annotation) -> type[BaseModel] | None:
@@ -290,9 +327,9 @@ def test_bad_config_files_on_the_command_line(tmp_path):
     path = tmp_path / "bad.yaml"
     for case_id, raw, key, phrase, _ in cases:
         assert check_config_case(raw, key, phrase, path) is None, case_id
-        result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run")])
-        assert_user_error(result, str(path), phrase)
-        assert not (tmp_path / "run").exists()
+        out = tmp_path / "run"
+        through_cli(["run", path, "--out", out], str(path), phrase, watch=[path, out])
+        assert not out.exists()
     TRIED["config: files through `selftaught run`"] += len(cases)
     assert len(cases) > 30
 
@@ -386,7 +423,7 @@ def test_not_utf8_is_named(tmp_path, data):
     with pytest.raises(ConfigError, match="not UTF-8") as err:
         load_config(path)
     assert str(path) in str(err.value)
-    assert_user_error(runner.invoke(app, ["config", str(path)]), str(path), "not UTF-8")
+    through_cli(["config", path], str(path), "not UTF-8", watch=[path])
 
 
 def test_empty_file_means_the_defaults_and_missing_file_is_named(tmp_path):
@@ -398,7 +435,7 @@ def test_empty_file_means_the_defaults_and_missing_file_is_named(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(missing)
-    assert_user_error(runner.invoke(app, ["run", str(missing)]), str(missing), "no such")
+    through_cli(["run", missing], str(missing), "no such", watch=[missing])
 
 
 SPECIAL_FILES = {
@@ -432,7 +469,7 @@ def test_hostile_config_files_fail_cleanly(tmp_path, name):
         load_config(path)
     assert str(err.value).startswith(str(path)) and len(str(err.value)) < 2000
     assert not Path("/tmp/selftaught-pwned").exists()
-    assert_user_error(runner.invoke(app, ["config", str(path)]), str(path))
+    through_cli(["config", path], str(path), watch=[path])
 
 
 def mutations(text: str, count: int, seed: int) -> list[str]:
@@ -483,8 +520,7 @@ def test_mutated_and_random_files_load_or_fail_with_a_config_error(tmp_path, cap
             assert str(err).startswith(str(path)), err
             outcomes["ConfigError"] += 1
         if i % 25 == 0:  # and the CLI: exit 0 or 2, never a traceback
-            result = runner.invoke(app, ["config", str(path)])
-            assert result.exit_code in (0, 2) and "Traceback" not in result.output, result.output
+            through_cli(["config", path], str(path), watch=[path], may_pass=True)
             outcomes["CLI"] += 1
     TRIED["config: mutated YAML files"] += len(texts)
     TRIED["config: random bytes"] += len(blobs)
@@ -635,11 +671,21 @@ def make_run(root: Path) -> Path:
     """A run directory as `selftaught run` leaves it after iteration 0. Its model does not
     exist, so a damage that went unnoticed fails at once instead of running a loop."""
     store = RunStore(root)
-    store.create(resolve({"model": {"name_or_path": str(root / "no-model")}, "iterations": 1}))
+    config = resolve({"model": {"name_or_path": str(root / "no-model")}, "iterations": 1})
+    store.create(config)
+    inputs = fingerprint(build_task(config.task), config)  # the data's; the model is none
+    _write("inputs.json", json.dumps({**inputs, "model": {"weights": "-", "where": "-"}}))(root)
     store.iter_dir(0).mkdir(parents=True, exist_ok=True)
     (store.iter_dir(0) / "eval.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n'))
-    store.write_metrics(0, {"iteration": 0, "accuracy": 0.0, "accuracy_by_bucket": {}})
+    row = {"iteration": 0, "method": "star", "accuracy": 0.0, "accuracy_by_bucket": {"1": 0.0}}
+    store.write_metrics(0, row)
     store.complete(0, "eval", {"seconds": 0.0})
+    sample = {"problem_id": "train-1-0", "bucket": "1", "sample": 0, "prompt": "p"}
+    sample |= {"completion": "c", "answer": "2", "correct": True, "hinted": False, "reward": 1.0}
+    write_jsonl(store.iter_dir(1) / "samples.jsonl.gz", [{**sample, "tokens": 1}])
+    store.complete(1, "sample", {"seconds": 0.0})
+    write_jsonl(store.iter_dir(1) / "rationalized.jsonl.gz", [])
+    store.complete(1, "rationalize", {"seconds": 0.0})
     return root
 
 
@@ -676,8 +722,9 @@ def test_resume_of_a_damaged_run_directory_is_a_clear_error(tmp_path, damage):
     TRIED["damaged run directories"] += 1
     run_dir = make_run(tmp_path / "run") if damage != "not a directory" else tmp_path / "none"
     DAMAGE[damage](run_dir)
-    result = runner.invoke(app, ["run", "--resume", str(run_dir), "-q"])
-    assert_user_error(result, NAMED.get(damage, "state.json"))
+    through_cli(
+        ["run", "--resume", run_dir, "-q"], NAMED.get(damage, "state.json"), watch=[run_dir]
+    )
 
 
 def test_store_reads_damaged_files_as_run_dir_errors(tmp_path):
@@ -699,6 +746,134 @@ def test_store_reads_damaged_files_as_run_dir_errors(tmp_path):
     TRIED["damaged run files"] += len(cases)
 
 
+# -- run directories damaged, for the commands that read them ----------------------------------
+def _replace_with_fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _write(name: str, data: str | bytes | None):
+    """A damage: ``RUN/name`` replaced by ``data`` (None: by a directory)."""
+
+    def damage(run_dir: Path) -> None:
+        path = run_dir / name
+        if data is None:
+            path.unlink()
+            path.mkdir()
+        else:
+            path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+    return damage
+
+
+SAMPLES = "iter_0001/samples.jsonl.gz"
+READ_DAMAGE = {  # name: (the file it damages, how)
+    "state.json missing": ("state.json", lambda d: (d / "state.json").unlink()),
+    "state.json not JSON": ("state.json", _write("state.json", "{x")),
+    "state.json a list": ("state.json", _write("state.json", "[]")),
+    "state.json odd entry": ("state.json", _write("state.json", '{"completed": [1]}')),
+    "state.json last": ("state.json", _write("state.json", '{"completed": [], "last": 5}')),
+    "state.json deep": ("state.json", _write("state.json", "[" * 100_000 + "]" * 100_000)),
+    "state.json huge integer": ("state.json", _write("state.json", "9" * 5000)),
+    "state.json a directory": ("state.json", _write("state.json", None)),
+    "config.yaml bad key": ("config.yaml", _write("config.yaml", "train:\n  stpes: 3\n")),
+    "config.yaml not YAML": ("config.yaml", _write("config.yaml", "seed: [\n")),
+    "config.yaml missing": ("config.yaml", lambda d: (d / "config.yaml").unlink()),
+    "config.yaml a FIFO": ("config.yaml", lambda d: _replace_with_fifo(d / "config.yaml")),
+    "config.yaml iterations true": ("config.yaml", _write("config.yaml", "iterations: true\n")),
+    "metrics.jsonl torn": ("metrics.jsonl", _write("metrics.jsonl", '{"iteration": 0}\n{"it')),
+    "metrics.jsonl not objects": ("metrics.jsonl", _write("metrics.jsonl", "[1]\n")),
+    "metrics.jsonl rows without keys": ("metrics.jsonl", _write("metrics.jsonl", '{"a": 1}\n')),
+    "metrics.jsonl wrong types": (
+        "metrics.jsonl",
+        _write("metrics.jsonl", '{"iteration": "0", "method": "star", "accuracy": "x", '
+               '"accuracy_by_bucket": []}\n'),
+    ),
+    "metrics.jsonl deep": ("metrics.jsonl", _write("metrics.jsonl", "[" * 100_000 + "\n")),
+    "stats.json garbled": ("stats.json", _write("iter_0000/stats.json", "{")),
+    "stats.json not figures": ("stats.json", _write("iter_0000/stats.json", '{"eval": 3}')),
+    "samples torn": ("samples", lambda d: _write(SAMPLES, (d / SAMPLES).read_bytes()[:-6])(d)),
+    "samples not gzip": ("samples", _write(SAMPLES, "plain")),
+    "samples rows without keys": ("samples", lambda d: write_jsonl(d / SAMPLES, [{"a": 1}])),
+    "samples missing": ("samples", lambda d: (d / SAMPLES).unlink()),
+    "inputs.json not JSON": ("inputs.json", _write("inputs.json", "{")),
+    "inputs.json wrong shape": ("inputs.json", _write("inputs.json", '{"version": 1}')),
+    "environment.json not JSON": ("environment.json", _write("environment.json", "[")),
+    "environment.json not a list": ("environment.json", _write("environment.json", "{}")),
+    "a file, not a directory": ("directory", lambda d: (shutil.rmtree(d), d.write_text("x"))),
+    "no such directory": ("directory", lambda d: shutil.rmtree(d)),
+}  # fmt: skip
+READS = {  # what each command reads: a damage there must be an error naming the file
+    "report": ("config.yaml", "metrics.jsonl", "stats.json", "environment.json", "directory"),
+    "compare": ("config.yaml", "metrics.jsonl", "directory"),
+    "refilter": ("config.yaml", "state.json", "samples", "inputs.json", "directory"),
+}
+NAMES = {"samples": "samples.jsonl.gz", "directory": "run"}
+
+
+@pytest.mark.parametrize("damage", READ_DAMAGE)
+def test_report_compare_and_refilter_on_a_damaged_run(tmp_path, damage):
+    """Each command that reads a run either does without the damaged file or names it."""
+    file, hurt = READ_DAMAGE[damage]
+    for command, reads in READS.items():
+        run_dir = make_run(tmp_path / command / "run")
+        hurt(run_dir)
+        args = {
+            "report": ["report", run_dir],
+            "compare": ["compare", run_dir, "--out", tmp_path / command / "compare"],
+            "refilter": ["refilter", run_dir, "--iteration", "1"],
+        }[command]
+        watch = [run_dir, tmp_path / command / "compare"]
+        through_cli(args, NAMES.get(file, file), watch=watch, may_pass=file not in reads)
+        TRIED[f"damaged run directories through `selftaught {command}`"] += 1
+
+
+def test_bad_model_paths_through_run_and_eval(tmp_path, tiny_model):
+    """Each broken checkpoint of test_user_errors, through `run` (before a run directory
+    exists) and `eval`."""
+    for kind, (breaks, phrase) in BAD_MODELS.items():
+        model = tmp_path / kind / "model"
+        shutil.copytree(tiny_model, model)
+        breaks(model)
+        out = tmp_path / kind / "run"
+        args = ["run", "--out", out, "-q", "--set", f"model.name_or_path={model}"]
+        base = ["--set", "base=null"]  # the default config's base is the built-in model's
+        through_cli([*args, *base], phrase, watch=[model, out])
+        through_cli(["eval", model], phrase, watch=[model])
+        TRIED["bad model paths through `selftaught run` and `eval`"] += 2
+
+
+def test_odd_override_values_through_the_command_line():
+    for key in ("iterations", "train.lr", "sampling.max_new_tokens"):
+        for value in OVERRIDE_VALUES:
+            through_cli(["config", "--set", f"{key}={value}"], key, may_pass=True)
+            TRIED["config: --set values through `selftaught config`"] += 1
+
+
+def test_special_files_and_places_through_the_command_line(tmp_path):
+    tried = CLI["tried"]
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for config, phrase in [(fifo, "FIFO"), ("/dev/zero", "character device")]:
+        through_cli(["config", config], phrase, watch=[a_file])
+        through_cli(["run", config, "--out", tmp_path / "r"], phrase, watch=[a_file])
+    for out in ("/dev/null/run", a_file, a_file / "x"):
+        through_cli(["run", "--out", out, "-q"], "cannot be a run directory", watch=[a_file])
+    for resume in ("/dev/null", a_file, tmp_path / "missing"):
+        through_cli(["run", "--resume", resume, "-q"], "not a run directory", watch=[a_file])
+    data = tmp_path / "data.jsonl"
+    os.mkfifo(data)
+    config = tmp_path / "data.yaml"
+    config.write_text(
+        yaml.safe_dump({"task": {"name": "jsonl", "path": str(data)}, "base": {"max_size": 1}})
+    )
+    through_cli(["run", config, "--out", tmp_path / "r"], "not a regular file", watch=[config])
+    assert not (tmp_path / "r").exists()
+    TRIED["special files and places through the command line"] += CLI["tried"] - tried
+
+
 # -- data files: the data loaders of selftaught/tasks/sources.py ------------------------------
 def data_cases(rng: random.Random) -> dict[str, bytes]:
     good = json.dumps({"question": "What is 2 + 2?", "answer": "4"})
@@ -715,6 +890,15 @@ def data_cases(rng: random.Random) -> dict[str, bytes]:
         "blank lines only": b"\n\n   \n",
         "huge garbage line": line * 3 + b"x" * 2_000_000 + b"\n",
         "NUL bytes": line * 3 + b"\x00\x00\x00\n",
+        "an integer of 5000 digits": line * 3
+        + b'{"question": "q", "answer": '
+        + b"9" * 5000
+        + b"}\n",
+        "nested 100000 deep": line * 3
+        + b'{"question": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}\n",
         **{
             f"random bytes {i}": bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
             for i in range(40)
@@ -752,7 +936,7 @@ def test_a_bad_data_file_on_the_command_line(tmp_path):
     """`selftaught run` on a data task whose file is damaged: exit 2 naming file and line,
     no traceback, and no run directory left to resume."""
     cases = {k: v for k, v in data_cases(random.Random(5)).items() if not k.startswith("cut")}
-    for name, content in list(cases.items())[:12]:
+    for name, content in list(cases.items())[:20]:  # every named case, and 7 random ones
         path = tmp_path / "rows.jsonl"
         path.write_bytes(content)
         out = tmp_path / "run"
@@ -760,9 +944,8 @@ def test_a_bad_data_file_on_the_command_line(tmp_path):
         task = {"name": "jsonl", "path": str(path), "eval_size": 1}
         raw = {"task": task, "base": {"max_size": 1}, "model": {"name_or_path": "/no/model"}}
         config.write_text(yaml.safe_dump(raw))
-        result = runner.invoke(app, ["run", str(config), "--out", str(out), "-q"])
-        assert_user_error(result, str(path))
-        assert not (out / "state.json").exists(), name
+        through_cli(["run", config, "--out", out, "-q"], str(path), watch=[path, config, out])
+        assert not out.exists(), name
         TRIED["data files through `selftaught run`"] += 1
 
 
@@ -788,5 +971,11 @@ def test_zz_report_how_many_cases_were_tried(capsys):
         print(f"\nfuzz: {total} bad-input cases tried")
         for kind, n in sorted(TRIED.items()):
             print(f"  {n:6d}  {kind}")
+        print(
+            f"through the command line: {CLI['tried']} bad inputs, {CLI['tracebacks']} "
+            f"tracebacks, {CLI['files lost or changed']} files lost or changed, "
+            f"{CLI['accepted (valid after all)']} accepted as valid after all"
+        )
+    assert CLI["tracebacks"] == CLI["files lost or changed"] == 0
     if total:  # under -k only part of the suite runs
         assert total >= 100

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import reprlib
+import stat
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any, get_args
@@ -120,7 +122,38 @@ def _unique_keys(loader: _Loader, node: yaml.MappingNode, deep: bool = False) ->
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config is a page of keys; more is the wrong file
+
+
+def _check_file(path: Path) -> None:
+    """Only a regular file of a config's size is read: a FIFO would wait forever for a
+    writer, and /dev/zero or a data set given by mistake would fill memory first."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # reading it says what is wrong
+    if stat.S_ISDIR(info.st_mode):
+        return
+    if not stat.S_ISREG(info.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "special file")
+        raise ConfigError(f"{path}: a {kind}, not a regular file; expected a YAML config file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: {info.st_size:,} bytes, too large for a config "
+            f"(at most {MAX_CONFIG_BYTES:,}); expected a YAML config file"
+        )
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
+
+
 def read_yaml(path: Path) -> dict:
+    _check_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

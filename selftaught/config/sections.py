@@ -9,13 +9,13 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from selftaught import bstar
-from selftaught.config.base import SEED_MAX, _ordered, _Strict
+from selftaught.config.base import SEED_MAX, Count, _ordered, _Strict, bounded_schedule
 from selftaught.config.tasks import AdditionTaskConfig, TaskConfig
 
 
 class LoraConfig(_Strict):
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
+    r: Count = Field(16, ge=1, le=4096)
+    alpha: Count = Field(32, ge=1, le=65536)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | str = Field("all-linear")
     quantize: Literal["none", "4bit", "8bit"] = Field(
@@ -65,13 +65,14 @@ class BaseTrainingConfig(_Strict):
     STaR's few-shot prompt). A real model (``model.name_or_path``) has no ``base``."""
 
     ARCHITECTURE: ClassVar = ("hidden_size", "layers", "heads")  # the keys that shape M
-    hidden_size: int = Field(128, ge=8)
-    layers: int = Field(4, ge=1)
-    heads: int = Field(4, ge=1)
-    examples: int = Field(64000, ge=1, description="worked seed examples")
-    max_size: int = Field(
+    hidden_size: Count = Field(128, ge=8, le=8192)
+    layers: Count = Field(4, ge=1, le=256)
+    heads: Count = Field(4, ge=1, le=256)
+    examples: Count = Field(64000, ge=1, le=10**7, description="worked seed examples")
+    max_size: Count = Field(
         3,
         ge=1,
+        le=1000,
         description="seed examples span the task's sizes up to this one "
         "(digits for addition, terms for expression)",
     )
@@ -83,31 +84,34 @@ class BaseTrainingConfig(_Strict):
         "a few, so M is poor but not hopeless on them, as a few-shot prompt leaves a model",
     )
     hinted_fraction: float = Field(0.25, ge=0, le=1, description="share shown with the hint")
-    steps: int = Field(2000, ge=1)
-    batch_size: int = Field(32, ge=1)
+    steps: Count = Field(2000, ge=1, le=10**7)
+    batch_size: Count = Field(32, ge=1, le=65536)
     lr: float = Field(1e-3, gt=0)
 
 
 class SamplingConfig(_Strict):
     temperature: float = Field(0.0, ge=0, le=5, description="0 is greedy")
     top_p: float = Field(1.0, gt=0, le=1)
-    num_samples: int = Field(1, ge=1, description="samples per problem (K)")
-    queries_per_round: int | None = Field(
+    num_samples: Count = Field(1, ge=1, le=4096, description="samples per problem (K)")
+    queries_per_round: Count | None = Field(
         None,
         ge=1,
+        le=10**7,
         description="problems sampled each iteration, taken in turn from the shuffled "
         "training set (Online RFT, B-STaR); none: every training problem every iteration",
     )
-    max_new_tokens: int = Field(400, ge=1)
-    batch_size: int = Field(256, ge=1)
+    max_new_tokens: Count = Field(
+        400, ge=1, le=131072, description="and within the model's context"
+    )
+    batch_size: Count = Field(256, ge=1, le=65536)
     backend: Literal["hf", "vllm", "ray"] = Field(
         "hf", description="hf: transformers generate; vllm: the vLLM engine; ray: fan out"
     )
     ray_address: str | None = Field(None, description="ray: cluster address; none: local")
-    ray_workers: int = Field(2, ge=1, description="ray: sampling workers")
+    ray_workers: Count = Field(2, ge=1, le=4096, description="ray: sampling workers")
     ray_backend: Literal["hf", "vllm"] = Field("hf", description="ray: each worker's sampler")
     vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
-    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    vllm_tensor_parallel_size: Count = Field(1, ge=1, le=1024)
 
 
 class SelectionConfig(_Strict):
@@ -121,7 +125,7 @@ class SelectionConfig(_Strict):
         description="keep only samples whose reward is above this; the reward is "
         "min(step scores)/5 + 1[correct] with a reward model, else 1[correct]",
     )
-    max_per_problem: int | None = Field(None, ge=1, description="cap per problem; none: no cap")
+    max_per_problem: Count | None = Field(None, ge=1, le=10**5, description="none: no cap")
     dedupe: bool = Field(True, description="one copy of each (problem, completion)")
     valid_steps: bool = Field(
         False,
@@ -139,13 +143,13 @@ class RewardConfig(_Strict):
     kind: Literal["outcome", "process"] = Field(
         "process", description="one label per sample, or one per reasoning step"
     )
-    problems: int | None = Field(
-        None, ge=1, description="training problems to sample for it; none: all"
+    problems: Count | None = Field(
+        None, ge=1, le=10**7, description="training problems to sample for it; none: all"
     )
-    num_samples: int = Field(4, ge=1, description="samples per problem to label")
+    num_samples: Count = Field(4, ge=1, le=4096, description="samples per problem to label")
     temperature: float = Field(1.0, gt=0, le=5)
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(32, ge=1)
+    steps: Count = Field(300, ge=1, le=10**7)
+    batch_size: Count = Field(32, ge=1, le=65536)
     lr: float = Field(5e-4, gt=0)
 
 
@@ -161,12 +165,12 @@ class BStarConfig(_Strict):
         description="what each round re-chooses (the paper's Table 3): temperature only keeps "
         "selection.threshold; threshold only samples at sampling.temperature, with no search",
     )
-    n_star: int = Field(
-        bstar.N_STAR, ge=1, description="correct responses per query that count as enough"
+    n_star: Count = Field(
+        bstar.N_STAR, ge=1, le=4096, description="correct responses per query that count as enough"
     )
-    queries: int = Field(64, ge=1, description="problems in each round's search subset")
-    num_samples: int | None = Field(
-        None, ge=1, description="samples per problem and temperature; none: sampling.num_samples"
+    queries: Count = Field(64, ge=1, le=10**7, description="problems in each round's search subset")
+    num_samples: Count | None = Field(
+        None, ge=1, le=4096, description="samples per problem and temperature; none: sampling's"
     )
     temperatures: list[float] = Field(
         list(bstar.TEMPERATURES),
@@ -194,7 +198,7 @@ class BStarConfig(_Strict):
         description="0.99, the official loop's last value; 1.0 drops the reference, and with "
         "it every unsolved query from the mean",
     )
-    threshold_step: float = Field(0.01, gt=0)
+    threshold_step: float = Field(0.01, ge=1e-4)  # a grid under 100,001 points
     threshold_from: Literal["round", "search"] = Field(
         "round",
         description="round: swept again on the round's samples (official code); search: the "
@@ -204,15 +208,17 @@ class BStarConfig(_Strict):
         "skip",
         description="a query that keeps nothing: left out of the mean (official), or scored 0",
     )
-    search_target: int | None = Field(
+    search_target: Count | None = Field(
         3550,
         ge=1,
+        le=10**9,
         description="the search keeps per query the best m candidates above tau, m the smallest "
         "of 1..64 whose total reaches this (official --valid_sample_size); none: no cap",
     )
-    train_target: int | None = Field(
+    train_target: Count | None = Field(
         67500,
         ge=1,
+        le=10**9,
         description="the same cap on the round's sweep and training set (official "
         "MATH_TARGET_SIZE); none: no cap",
     )
@@ -239,13 +245,14 @@ class TrainConfig(_Strict):
         description="one optimizer and LR schedule across all iterations (Online RFT, "
         "B-STaR); needs init: previous",
     )
-    steps: int = Field(300, ge=1, description="steps of the first iteration")
-    steps_increment: int = Field(20, ge=0, description="steps added each iteration")
-    steps_growth: float = Field(0.0, ge=0, description="relative growth each iteration (0.2=+20%)")
-    batch_size: int = Field(32, ge=1)
-    micro_batches: int = Field(
+    steps: Count = Field(300, ge=1, le=10**7, description="steps of the first iteration")
+    steps_increment: Count = Field(20, ge=0, le=10**7, description="steps added each iteration")
+    steps_growth: float = Field(0.0, ge=0, le=10, description="growth each iteration (0.2=+20%)")
+    batch_size: Count = Field(32, ge=1, le=65536)
+    micro_batches: Count = Field(
         4,
         ge=1,
+        le=65536,
         description="each batch is cut by length into this many forward/backward passes: "
         "the same gradient, less padding",
     )
@@ -258,8 +265,11 @@ class TrainConfig(_Strict):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    num_processes: int = Field(
-        1, ge=1, description="more than 1: each training phase runs under `accelerate launch`"
+    num_processes: Count = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="more than 1: each training phase runs under `accelerate launch`",
     )
     accelerate_config: str | None = Field(
         None, description="an accelerate config file (DDP, DeepSpeed, FSDP); set: launched"
@@ -282,15 +292,15 @@ class LogConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    batch_size: int = Field(256, ge=1)
-    num_samples: int = Field(
-        0, ge=0, description="samples per held-out problem for pass@k; 0: greedy only"
+    batch_size: Count = Field(256, ge=1, le=65536)
+    num_samples: Count = Field(
+        0, ge=0, le=4096, description="samples per held-out problem for pass@k; 0: greedy only"
     )
     temperature: float = Field(1.0, gt=0, le=5, description="for the pass@k samples")
-    pass_k: list[int] | None = Field(
+    pass_k: list[Count] | None = Field(
         None, description="k of pass@k; none: 1 and each power of two up to num_samples"
     )
-    pass_k_s: list[tuple[int, int]] | None = Field(
+    pass_k_s: list[tuple[Count, Count]] | None = Field(
         None,
         description="(k, s) pairs of pass@k-s, at least s of k correct; "
         "none: (num_samples, num_samples/8) as B-STaR's Pass@32-4",
@@ -332,8 +342,8 @@ METHODS: tuple[str, ...] = get_args(Method)
 
 class RunConfig(_Strict):
     method: Method = "star"
-    iterations: int = Field(4, ge=1)
-    seed: int = Field(0, ge=0, le=SEED_MAX)
+    iterations: Count = Field(4, ge=1, le=1000)
+    seed: Count = Field(0, ge=0, le=SEED_MAX)
     rationalization: bool = True
     task: TaskConfig = AdditionTaskConfig()
     model: ModelConfig = ModelConfig()
@@ -372,6 +382,11 @@ class RunConfig(_Strict):
                 {"config_key": ", ".join(f"base.{k}" for k in keys)},
             )
         return None
+
+    @model_validator(mode="after")
+    def _bounded_schedule(self) -> RunConfig:
+        bounded_schedule(self.train, self.iterations)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

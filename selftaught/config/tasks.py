@@ -11,28 +11,28 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from selftaught.config.base import SEED_MAX, _ordered, _Strict
+from selftaught.config.base import SEED_MAX, Count, _ordered, _Strict
 
 
 class _TaskCommon(_Strict):
-    seed: int = Field(
+    seed: Count = Field(
         0,
         ge=0,
         le=SEED_MAX,
         description="draws the problems and the held-out set, and the base model M; the "
         "run's own seed varies only sampling and training, so seeds share data and M",
     )
-    train_size: int = Field(
-        2000, ge=1, description="training problems, spread evenly over the sizes"
+    train_size: Count = Field(
+        2000, ge=1, le=10**6, description="training problems, spread evenly over the sizes"
     )
-    eval_size: int = Field(100, ge=1, description="held-out problems per size")
+    eval_size: Count = Field(100, ge=1, le=10**5, description="held-out problems per size")
 
 
 class AdditionTaskConfig(_TaskCommon):
     name: Literal["addition"] = "addition"
-    min_digits: int = Field(1, ge=1, le=30)
-    max_digits: int = Field(5, ge=1, le=30)
-    few_shot: int = Field(
+    min_digits: Count = Field(1, ge=1, le=30)
+    max_digits: Count = Field(5, ge=1, le=30)
+    few_shot: Count = Field(
         0,
         ge=0,
         le=64,
@@ -62,8 +62,8 @@ class AdditionTaskConfig(_TaskCommon):
 
 class ExpressionTaskConfig(_TaskCommon):
     name: Literal["expression"] = "expression"
-    min_terms: int = Field(2, ge=2, le=12)
-    max_terms: int = Field(6, ge=2, le=12)
+    min_terms: Count = Field(2, ge=2, le=12)
+    max_terms: Count = Field(6, ge=2, le=12)
 
     @model_validator(mode="after")
     def _term_range(self) -> ExpressionTaskConfig:
@@ -79,14 +79,14 @@ class DataTaskConfig(_Strict):
     """A task read from a data set: a hub name or a local JSONL / JSON / Parquet file."""
 
     name: Literal["gsm8k", "math", "commonsenseqa", "arc", "jsonl", "code"]
-    seed: int = Field(0, ge=0, le=SEED_MAX, description="draws train_size / eval_size subsets")
+    seed: Count = Field(0, ge=0, le=SEED_MAX, description="draws train_size / eval_size subsets")
     path: str = Field(..., description="hub data set name, or a local .jsonl/.json/.parquet")
     subset: str | None = Field(None, description="hub configuration, e.g. 'main' for gsm8k")
     split: str = "train"
     eval_path: str | None = Field(None, description="held-out data; none: the same path")
     eval_split: str = "test"
-    train_size: int | None = Field(None, ge=1, description="none: every training row")
-    eval_size: int | None = Field(None, ge=1, description="none: every held-out row")
+    train_size: Count | None = Field(None, ge=1, le=10**8, description="none: every training row")
+    eval_size: Count | None = Field(None, ge=1, le=10**8, description="none: every held-out row")
     question_field: str | None = Field(None, description="jsonl: the question's field")
     answer_field: str | None = Field(None, description="jsonl: the gold answer's field")
     answer_type: Literal["number", "string", "choice", "math"] = Field(
@@ -95,7 +95,7 @@ class DataTaskConfig(_Strict):
     few_shot_path: str | None = Field(
         None, description="JSONL of worked exemplars ({question, rationale, answer}) for the prompt"
     )
-    few_shot: int = Field(0, ge=0, description="exemplars put in every prompt")
+    few_shot: Count = Field(0, ge=0, le=64, description="exemplars put in every prompt")
     sandbox: Literal["isolated", "unisolated"] = Field(
         "isolated",
         description="code: 'unisolated' runs the programs where this machine cannot isolate "

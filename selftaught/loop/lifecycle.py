@@ -1,6 +1,8 @@
-"""A run from start to end: one lock on the run directory, the resume checks (the files
-against ``state.json``, the config against the stored one, settings changed with
-``--set``), the environment record, then the phases. The CLI calls ``run`` once."""
+"""A run from start to end: the model checked before anything is written, one lock on the
+run directory, the resume checks (the files against ``state.json``, the config against the
+stored one, the data and model against ``inputs.json``, settings changed with ``--set``),
+the environment record, then the phases, under handlers that turn SIGTERM, SIGHUP and
+Ctrl-C into a clean stop. The CLI calls ``run`` once."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import torch
 from selftaught import environment
 from selftaught.config import ConfigError, RunConfig
 from selftaught.loop.context import RunContext
-from selftaught.loop.inputs import fingerprint, record_or_check
+from selftaught.loop.inputs import check_inputs, fingerprint
 from selftaught.loop.phases import phase_outputs, run_phases
 from selftaught.models.base_model import base_model_path
-from selftaught.models.checks import check_model
+from selftaught.models.check import check_model, context_length
 from selftaught.progress import Reporter
+from selftaught.stopping import stop_on_signals
 from selftaught.store import RunStore, config_diff
 from selftaught.tasks import Task, build_task
 from selftaught.tracking import Tracker
@@ -33,58 +36,66 @@ def run(
     """Start a run in ``out``, or (``resume``) continue the one there, and return its
     metrics rows. On resume, ``config`` None takes the run's own; a given one must equal
     it; ``overrides`` (``KEY=VALUE``) change the run's settings from the next phase on,
-    recorded in ``state.json``."""
+    recorded in ``state.json``. SIGTERM, SIGHUP and SIGINT raise ``stopping.Stopped``."""
     store = RunStore(out)
-    if not resume:  # a bad data file or model path fails here, before a run is written
-        task = _checked_inputs(config)
-    store.lock(create=not resume)  # one process per run directory, released however it ends
-    try:
-        changes = []
-        if resume:
-            config, changes = _resume(store, config, overrides)
+    with stop_on_signals():
+        if not resume:  # a bad data file or model leaves no run directory behind
             task = build_task(config.task)
-        else:
-            store.create(config)
-        reporter = reporter or Reporter(quiet=config.quiet or quiet)
-        if resume:
-            reporter.line(f"Resuming {out}")
-        for change in changes:
-            reporter.line(f"  {change['key']}: {change['from']!r} -> {change['to']!r}")
-        _record_environment(store, reporter)
-        base_model = base_model_path(config, reporter)
-        record_or_check(store, fingerprint(task, base_model), reporter)
-        torch.manual_seed(config.seed)
-        ctx = RunContext(config, store, task, base_model, reporter)
-        with Tracker(config, out) as tracker:
-            ctx.tracker = tracker
-            try:
-                return run_phases(ctx)
-            finally:
-                ctx.close()
-    finally:
-        store.unlock()
+            check_model_settings(config)
+        store.lock(create=not resume)  # one process per run directory, released however it ends
+        try:
+            if resume:
+                config, task = _resume(store, config, overrides)
+            else:
+                store.create(config)
+            reporter = reporter or Reporter(quiet=config.quiet or quiet)
+            if resume:
+                reporter.line(f"Resuming {out}")
+            base_path = base_model_path(config, reporter)
+            check_inputs(store, fingerprint(task, config, base_path), reporter)
+            # applied only now that every check passed: a refused resume leaves the run as it was
+            changes = store.change_config(list(overrides)) if resume and overrides else []
+            for change in changes:
+                reporter.line(f"  {change['key']}: {change['from']!r} -> {change['to']!r}")
+            _record_environment(store, reporter)
+            torch.manual_seed(config.seed)
+            ctx = RunContext(config, store, task, base_path, reporter)
+            with Tracker(config, out) as tracker:
+                ctx.tracker = tracker
+                try:
+                    return run_phases(ctx)
+                finally:
+                    ctx.close()
+        finally:
+            store.unlock()
 
 
-def _checked_inputs(config: RunConfig) -> Task:
-    """The task (a bad data file fails building it), after the model path is checked."""
-    task = build_task(config.task)
-    if config.model.name_or_path != "builtin":
-        check_model(config.model.name_or_path)
-    return task
+def check_model_settings(config: RunConfig) -> None:
+    """The model can be loaded (``models/check.py``) and holds what the config asks of it."""
+    check_model(config.model.name_or_path)
+    limit = context_length(config.model.name_or_path)
+    if limit and config.sampling.max_new_tokens > limit[0]:
+        raise ConfigError(
+            f"sampling.max_new_tokens: {config.sampling.max_new_tokens} tokens are more than "
+            f"the model attends to ({limit[0]}, {limit[1]}); expected at most {limit[0]} "
+            "less the prompt's length"
+        )
 
 
 def _resume(
     store: RunStore, given: RunConfig | None, overrides: list[str]
-) -> tuple[RunConfig, list[dict]]:
+) -> tuple[RunConfig, Task]:
     """Check the run directory (fails clearly when it is not a run or is damaged), finish a
-    settings change a kill interrupted, clear a killed writer's temp files, apply
-    ``overrides``; return the run's config and the changes made."""
+    settings change a kill interrupted, clear a killed writer's temp files; return the
+    run's config with ``overrides`` applied (written only once every check has passed) and
+    its task."""
     store.prepare_resume(phase_outputs())
-    changes = store.change_config(list(overrides)) if overrides else []
-    stored = store.load_config()
+    config = store.preview_config(list(overrides)) if overrides else store.load_config()
     if given is not None:
-        _check_same(store, stored, given)
-    return stored, changes
+        _check_same(store, config, given)
+    task = build_task(config.task)
+    check_model_settings(config)
+    return config, task
 
 
 def _check_same(store: RunStore, stored: RunConfig, given: RunConfig) -> None:

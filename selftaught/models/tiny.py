@@ -10,6 +10,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
+MAX_POSITIONS = 1024  # prompt and completion together
 
 
 def build_tokenizer(vocab_size: int | None = None) -> PreTrainedTokenizerFast:
@@ -43,7 +44,7 @@ def build_model(hidden_size: int, layers: int, heads: int, seed: int) -> LlamaFo
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=heads,
-        max_position_embeddings=1024,
+        max_position_embeddings=MAX_POSITIONS,
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,

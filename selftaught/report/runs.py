@@ -8,7 +8,7 @@ from pathlib import Path
 from selftaught.config import RunConfig
 from selftaught.records import MetricsRow
 from selftaught.report.labels import EXPLORATION, pass_ks, pass_label
-from selftaught.store import RunStore
+from selftaught.store import RunDirError, RunStore
 
 
 @dataclass
@@ -31,14 +31,35 @@ class RunData:
 
 
 def metrics_rows(store: RunStore) -> list[MetricsRow]:
-    """``metrics.jsonl``, in iteration order."""
-    return sorted((MetricsRow.from_json(r) for r in store.metrics()), key=lambda r: r.iteration)
+    """``metrics.jsonl``, in iteration order; a row that is not one fails naming its line."""
+    rows = []
+    for number, raw in enumerate(store.metrics(), 1):
+        try:
+            row = MetricsRow.from_json(raw)
+        except TypeError as err:  # a key missing
+            row, why = None, str(err).split("__init__() ")[-1]
+        else:
+            wrong = [k for k, kind in _KINDS.items() if not isinstance(getattr(row, k), kind)]
+            why = f"{', '.join(wrong)} of the wrong type" if wrong else ""
+        if why:
+            raise RunDirError(f"{store.root / 'metrics.jsonl'}:{number}: damaged: {why}")
+        rows.append(row)
+    return sorted(rows, key=lambda r: r.iteration)
+
+
+# what every report reads of each row: the rest is optional, and checked where it is used
+_KINDS = {"iteration": int, "accuracy": int | float, "accuracy_by_bucket": dict, "seconds": dict}
 
 
 def load_run(path: Path) -> RunData:
     store = RunStore(path)
     config = store.load_config()
     rows = metrics_rows(store)
+    if not rows and any(Path(path).glob("iter_*/metrics.json")):
+        raise FileNotFoundError(
+            f"{path}: metrics.jsonl is missing or empty; `selftaught run --resume {path}` "
+            "rebuilds it from iter_*/metrics.json"
+        )
     if not rows:
         raise FileNotFoundError(f"{path}: no metrics.jsonl rows yet, so nothing to report")
     stats = {r.iteration: store.stats(r.iteration) for r in rows}

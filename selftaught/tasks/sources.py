@@ -81,11 +81,24 @@ def excerpt(value: Any) -> str:
 
 
 # -- local files -------------------------------------------------------------------------
-def _not_json(err: json.JSONDecodeError, text: str, unit: str) -> str:
-    """What is wrong, and whether the ``unit`` (line, file) looks cut short."""
+def _not_json(err: ValueError | RecursionError, text: str, unit: str) -> str:
+    """What is wrong, and whether the ``unit`` (line, file) looks cut short. Valid JSON
+    that Python's decoder cannot hold fails too: an integer of more than 4300 digits
+    (a ValueError), nesting deeper than the recursion limit."""
+    if isinstance(err, RecursionError):
+        return "arrays or objects nested too deeply for Python's JSON reader"
+    if not isinstance(err, json.JSONDecodeError):
+        return f"a value Python's JSON reader refuses: {str(err).split(':')[0]}"
     truncated = err.pos >= len(text.rstrip())
     why = f" (the {unit} ends early: truncated?)" if truncated else ""
     return f"not valid JSON: {err.msg} at column {err.colno}{why}"
+
+
+def _culprit_line(text: str) -> int | None:
+    """The line of what Python's JSON reader refused in valid JSON (it says no position):
+    the first integer of over 4300 digits, or the first run of 500 opening brackets."""
+    found = re.search(r"\d{4301}|[\[{](?:\s*[\[{]){499}", text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
 
 
 def read_jsonl(path: Path) -> list[Record]:
@@ -109,7 +122,7 @@ def read_jsonl(path: Path) -> list[Record]:
                 continue
             try:
                 row = json.loads(text)
-            except json.JSONDecodeError as err:
+            except (ValueError, RecursionError) as err:
                 raise DataError(
                     f"{where}: {_not_json(err, text, 'line')}; expected one JSON object per line"
                 ) from None
@@ -141,8 +154,10 @@ def read_json(path: Path) -> list[Record]:
         return read_jsonl(path)
     try:
         rows = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: {_not_json(err, text, 'file')}") from None
+    except (ValueError, RecursionError) as err:
+        line = err.lineno if isinstance(err, json.JSONDecodeError) else _culprit_line(text)
+        where = f"{path}:{line}" if line else str(path)
+        raise DataError(f"{where}: {_not_json(err, text, 'file')}") from None
     if not rows:
         raise DataError(f"{path}: an empty array; expected an array of objects")
     for i, row in enumerate(rows):
@@ -239,6 +254,11 @@ class Source:
             return ("file", str(split_file(local, self.split).resolve()))
         if local.is_file():
             return ("file", str(local.resolve()))
+        if local.exists():  # a FIFO would wait for a writer for ever; a device never ends
+            raise DataError(
+                f"{self.path}: not a regular file (a FIFO, device or socket); expected a "
+                ".jsonl/.json/.parquet file or a folder of them"
+            )
         if looks_like_hub_name(self.path):
             return ("hub", self.path, self.subset or "", self.split)
         near = ""
