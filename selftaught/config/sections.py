@@ -264,6 +264,11 @@ class TrainConfig(_Strict):
     )
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    gradient_checkpointing: bool = Field(
+        False,
+        description="keep each layer's input only and recompute the rest in the backward "
+        "pass: activation memory of about one layer, not all, for about a third more compute",
+    )
     max_grad_norm: float = Field(1.0, gt=0)
     num_processes: Count = Field(
         1,

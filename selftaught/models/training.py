@@ -68,6 +68,7 @@ class HFTrainer:
     chat_template: bool = False
     lora: LoraConfig | None = None
     micro_batches: int = 4
+    gradient_checkpointing: bool = False
 
     @classmethod
     def from_config(cls, config: RunConfig) -> HFTrainer:
@@ -83,6 +84,7 @@ class HFTrainer:
             chat_template=m.chat_template,
             lora=m.lora,
             micro_batches=t.micro_batches,
+            gradient_checkpointing=t.gradient_checkpointing,
         )
 
     def fit(
@@ -107,6 +109,8 @@ class HFTrainer:
         accelerator = Accelerator()
         tokenizer = load_tokenizer(init_path)
         model = load_trainable(init_path, self.dtype, self.lora)
+        if self.gradient_checkpointing:
+            enable_checkpointing(model)
         model.train()
         sparse = model.get_output_embeddings().weight.shape[0] >= SPARSE_LOGITS_VOCAB
         encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
@@ -251,6 +255,16 @@ def load_trainable(init_path, dtype: str, lora: LoraConfig | None):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(base_model(init_path), settings)
+
+
+def enable_checkpointing(model) -> None:
+    """Activations recomputed layer by layer in the backward pass. Non-reentrant, so no
+    input needs ``requires_grad`` (a LoRA model's frozen embeddings need no hook)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.20's name
+        model.activation_checkpointing_enable(kwargs)
+    else:
+        model.gradient_checkpointing_enable(kwargs)
 
 
 def encode(tokenizer, example: Example, chat_template: bool = False) -> tuple[list[int], list[int]]:

@@ -92,6 +92,21 @@ def test_lora_trains_a_fresh_adapter_and_continues_one(qwen, tmp_path):
     assert gens[0].tokens >= 1
 
 
+def test_gradient_checkpointing_trains_a_lora_adapter_to_the_same_weights(qwen, tmp_path):
+    """Recomputed activations give the gradients kept ones give: the same adapter, to
+    float rounding (a LoRA model's frozen inputs need no requires_grad hook)."""
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0)
+    for name, checkpointing in (("kept", False), ("recomputed", True)):
+        trainer = HFTrainer(batch_size=8, lr=2e-2, lora=lora, gradient_checkpointing=checkpointing)
+        trainer.fit(qwen, EXAMPLES, 3, tmp_path / name, seed=0)
+    kept = load_file(tmp_path / "kept" / "adapter_model.safetensors")
+    recomputed = load_file(tmp_path / "recomputed" / "adapter_model.safetensors")
+    assert kept.keys() == recomputed.keys()
+    for key in kept:
+        assert torch.allclose(kept[key], recomputed[key], atol=1e-5), key
+    assert any(not torch.all(v == 0) for k, v in kept.items() if "lora_B" in k)  # it learnt
+
+
 @pytest.mark.parametrize("bits", ["4bit", "8bit"])
 def test_qlora_trains_an_adapter_on_a_quantized_base(qwen, tmp_path, bits, monkeypatch):
     """QLoRA on this CPU (bitsandbytes' CPU kernels): the base really is quantized while the

@@ -15,6 +15,7 @@ from selftaught.models.training import (
     HFTrainer,
     collate,
     completion_tokens,
+    enable_checkpointing,
     encode,
     micro_batches,
     shuffled_batches,
@@ -252,3 +253,19 @@ def test_completion_loss_is_the_models_own_loss():
         assert completion_loss(model, ids, mask, labels, n).item() == pytest.approx(
             full.loss.item(), rel=1e-5
         )
+
+
+def test_gradient_checkpointing_trains_to_the_same_weights(tiny, tmp_path):
+    examples = [Example(f"Input:\n{i} + 1\nTarget:\n", str(i + 1)) for i in range(8)]
+    for name, checkpointing in (("kept", False), ("recomputed", True)):
+        trainer = HFTrainer(batch_size=4, lr=1e-2, gradient_checkpointing=checkpointing)
+        trainer.fit(tiny, examples, 3, tmp_path / name, seed=0)
+    kept = load_file(tmp_path / "kept" / "model.safetensors")
+    recomputed = load_file(tmp_path / "recomputed" / "model.safetensors")
+    before = load_file(tiny / "model.safetensors")
+    assert any(not torch.equal(kept[k], v) for k, v in before.items())  # it learnt
+    for key in kept:
+        assert torch.allclose(kept[key], recomputed[key], atol=1e-5), key
+    model = load_model(tiny, "float32")
+    enable_checkpointing(model)
+    assert all(layer.gradient_checkpointing for layer in model.model.layers)

@@ -1,8 +1,9 @@
 import pytest
 
 from selftaught.models.tiny import save_new_tiny
+from selftaught.samplers import hf
 from selftaught.samplers.base import cut_at_stop
-from selftaught.samplers.hf import HFSampler, _generated_length
+from selftaught.samplers.hf import HFSampler, _generated_length, shared_prefix_length
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,32 @@ def test_a_stop_string_ends_the_row_while_generating(sampler):
 
 def test_generated_length_takes_every_end_of_sequence_token():
     assert _generated_length([5, 9, 6, 2, 0], eos=[2, 9], pad=0) == 2
+
+
+EXEMPLARS = "".join(f"Input:\n{a} + {a}\nTarget:\n{2 * a}\n\n" for a in range(1, 8))
+FEW_SHOT = [EXEMPLARS + f"Input:\n{q}\nTarget:\n" for q in ("1 + 1", "2 3 + 4", "9 + 9 9 9")]
+
+
+def test_shared_prefix_length_leaves_each_row_a_token():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[7], [7, 8]]) == 0
+    assert shared_prefix_length([[1, 2], [3, 2]]) == 0
+
+
+def test_a_shared_prefix_run_once_gives_the_generations_of_a_padded_batch(sampler, monkeypatch):
+    """Few-shot prompts: the exemplars' cache is computed once and copied to every row;
+    greedy rows and their token counts are those of the plain left-padded batch."""
+    calls = []
+    original = HFSampler._after_shared_prefix
+    monkeypatch.setattr(
+        HFSampler,
+        "_after_shared_prefix",
+        lambda self, ids, n: calls.append(n) or original(self, ids, n),
+    )
+    shared, _ = sampler.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
+    assert calls and min(calls) >= len(EXEMPLARS)  # one token per character
+    monkeypatch.setattr(hf, "SHARED_PREFIX_MIN", 10**9)
+    plain, _ = sampler.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
+    assert shared == plain
+    assert len(calls) == 2  # batches of 3 rows: 2 of them, none since
