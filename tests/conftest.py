@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import pytest
 import torch
 
@@ -95,3 +98,19 @@ def interrupt_before_training(monkeypatch, config: RunConfig, out, iteration: in
         patch.setattr(phases, "PHASES", tuple(map(train_or_stop, phases.PHASES)))
         with pytest.raises(KeyboardInterrupt):
             run(config, out)
+
+
+@contextlib.contextmanager
+def stop_signals_delivered():
+    """SIGTERM, SIGHUP and SIGINT at their defaults while the tests that send them run: a
+    suite started under ``nohup`` (or as a background job) ignores SIGHUP (or SIGINT), and
+    a run then keeps ignoring it, by design (tests/test_user_errors.py)."""
+    ignored = [s for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+               if signal.getsignal(s) is signal.SIG_IGN]  # fmt: skip
+    for sig in ignored:
+        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)

@@ -40,6 +40,7 @@ from selftaught.models.base_model import base_model_path
 from selftaught.progress import Reporter
 from selftaught.store import RunStore, read_jsonl, write_jsonl
 from selftaught.tasks import build_task
+from tests.conftest import stop_signals_delivered
 from tests.test_determinism import (
     assert_same_run,
     reference_run,
@@ -213,7 +214,8 @@ def sample_keys(out: Path) -> list[tuple]:
 @pytest.fixture(scope="module")
 def zygote():
     base_model_path(small_config())  # built here first, or every child would build it
-    z = Zygote()  # its imports overlap the reference run
+    with stop_signals_delivered():  # the zygote's children inherit what it has
+        z = Zygote()  # its imports overlap the reference run
     yield z
     z.close()
 

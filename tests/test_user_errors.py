@@ -38,6 +38,7 @@ from selftaught.progress import Reporter
 from selftaught.stopping import Stopped, stop_on_signals
 from selftaught.store import RunStore, read_jsonl, write_jsonl
 from selftaught.tasks import build_task
+from tests.conftest import stop_signals_delivered
 
 runner = CliRunner()
 
@@ -516,7 +517,7 @@ def test_a_signal_during_a_finalizer_still_stops():
         def __del__(self):
             time.sleep(0.3)  # the signal arrives in here
 
-    with pytest.raises(Stopped), stop_on_signals():
+    with stop_signals_delivered(), pytest.raises(Stopped), stop_on_signals():
         threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGHUP)).start()
         slow = Slow()
         del slow
