@@ -2,6 +2,8 @@
 
 It batches prompts sorted by length (less padding), uses a static KV cache (1.26x the
 default dynamic cache's tokens/s on the built-in model: see benchmarks/sampling_cache),
+runs a batch's shared leading tokens (a few-shot prompt's exemplars) once for all its
+rows (3.4x plain ``generate`` on SmolLM2-135M: benchmarks/speed/results-fewshot.md),
 and stops each row at the end-of-sequence token, the chat template's end-of-turn token,
 or the first stop string, while generating: a pretrained model left to run on writes the
 few-shot prompt's next question until ``max_new_tokens``, and every row costs that much.
