@@ -6,8 +6,8 @@ and as configs/star-smollm2-addition.yaml trains (no exemplars in the examples).
     nice -n 10 python benchmarks/real_model/memory.py
 
 The first three train on the 8-exemplar few-shot prompt (task.train_exemplars: true), the
-long-prompt case; batch 8, one micro-batch, 3 steps (the peak comes in the first). The peak is VmHWM, reset when the
-train phase starts.
+long-prompt case; batch 8, one micro-batch, 3 steps (the peak comes in the first). The peak
+is VmHWM, reset when the train phase starts.
 """
 
 from __future__ import annotations
