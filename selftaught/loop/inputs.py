@@ -9,7 +9,6 @@ another held-out set, would report figures that mean nothing, with no sign of it
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -84,7 +83,8 @@ def check_inputs(store: RunStore, now: dict, reporter: Reporter | None = None) -
     Without ``reporter`` only compare (``refilter``: a run it reads, not one it runs)."""
     path = store.root / INPUTS
     started = bool(store.state()["completed"])
-    if not path.exists() or _first_format(path):
+    before = _recorded(path)
+    if before is None:
         if started and reporter is not None:
             reporter.line(
                 f"Note: {store.root} was started before runs recorded their inputs as they do "
@@ -94,7 +94,6 @@ def check_inputs(store: RunStore, now: dict, reporter: Reporter | None = None) -
         if reporter is not None:
             atomic_write_text(path, json.dumps(now, indent=1) + "\n")
         return
-    before = _recorded(path)
     changed = differences(before, now) if started else []
     if changed:
         raise InputsChanged(
@@ -107,22 +106,16 @@ def check_inputs(store: RunStore, now: dict, reporter: Reporter | None = None) -
         atomic_write_text(path, json.dumps(now, indent=1) + "\n")
 
 
-def _first_format(path: Path) -> bool:
-    """``inputs.json`` as selftaught 0.x first wrote it: three short digests, no version."""
-    with contextlib.suppress(RunDirError):
-        found = read_json(path)
-        return (
-            isinstance(found, dict)
-            and found.keys() == {"train", "held_out", "model"}
-            and all(isinstance(v, str) for v in found.values())
-        )
-    return False
-
-
-def _recorded(path: Path) -> dict:
-    """``inputs.json`` as the run wrote it, or the error that says what to do about it."""
+def _recorded(path: Path) -> dict | None:
+    """``inputs.json`` as the run wrote it, or the error that says what to do about it;
+    None where there is none to compare with: no file, or the first format (three short
+    digests, no version)."""
+    if not path.exists():
+        return None
     try:
         before = read_json(path)
+        if _first_format(before):
+            return None
         shaped = before.get("version") == VERSION and all(
             isinstance(before[key], dict) for key in ("train", "held_out", "model")
         )
@@ -134,6 +127,14 @@ def _recorded(path: Path) -> dict:
             "delete it to resume unchecked (the run then records its inputs anew)"
         )
     return before
+
+
+def _first_format(found) -> bool:
+    return (
+        isinstance(found, dict)
+        and found.keys() == {"train", "held_out", "model"}
+        and all(isinstance(v, str) for v in found.values())
+    )
 
 
 def differences(before: dict, now: dict) -> list[str]:
