@@ -61,8 +61,9 @@ class HFSampler:
     def generate(self, prompts, num_samples, temperature, seed, progress=None):
         prompts = [render_prompt(self.tokenizer, p, self.chat_template) for p in prompts]
         jobs = [(i, j) for i in range(len(prompts)) for j in range(num_samples)]
-        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-        jobs.sort(key=lambda job: (lengths[job[0]], job))
+        # tokenized once: the order of the jobs, the shared prefix and the batches' tensors
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        jobs.sort(key=lambda job: (len(ids[job[0]]), job))
         results: list[list[Generation | None]] = [[None] * num_samples for _ in prompts]
         stats = SamplingStats()
         start = time.perf_counter()
@@ -70,7 +71,7 @@ class HFSampler:
             batch = jobs[b : b + self.batch_size]
             # a seed per batch keeps samples reproducible batch by batch (and on resume)
             torch.manual_seed(seed * 1_000_003 + b)
-            texts = self._generate_batch([prompts[i] for i, _ in batch], temperature)
+            texts = self._generate_batch([ids[i] for i, _ in batch], temperature)
             for (i, j), generation in zip(batch, texts, strict=True):
                 results[i][j] = generation
             batch_tokens = sum(g.tokens for g in texts)
@@ -81,13 +82,12 @@ class HFSampler:
         return results, stats
 
     @torch.inference_mode()
-    def _generate_batch(self, prompts: list[str], temperature: float) -> list[Generation]:
-        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    def _generate_batch(self, ids: list[list[int]], temperature: float) -> list[Generation]:
         shared = shared_prefix_length(ids)
         if shared >= SHARED_PREFIX_MIN:
             inputs = self._after_shared_prefix(ids, shared)
         else:
-            inputs = {"cache_implementation": "static", **self._padded(prompts)}
+            inputs = {"cache_implementation": "static", **self._padded(ids)}
         sample = temperature > 0
         width = inputs["input_ids"].shape[1]
         out = self.model.generate(
@@ -112,8 +112,9 @@ class HFSampler:
             generations.append(Generation(cut_at_stop(text, self.stop), count))
         return generations
 
-    def _padded(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    def _padded(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Left-padded (the tokenizer's side for generation: models/loading.py)."""
+        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
         return dict(enc.to(self.model.device))
 
     def _after_shared_prefix(self, ids: list[list[int]], shared: int) -> dict:
