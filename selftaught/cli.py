@@ -142,6 +142,9 @@ def evaluate(
 ) -> None:
     """Greedy accuracy of a checkpoint on the task's held-out set, per bucket, as JSON.
 
+    Prompted as a fine-tuned model (task.exemplars_after_training) unless it is the
+    config's model.name_or_path itself.
+
     On the synthetic tasks also valid_accuracy: the answer right and every step valid."""
     from selftaught import metrics
     from selftaught.models.check import check_checkpoint
@@ -152,6 +155,8 @@ def evaluate(
     with _explained():
         check_checkpoint(model)
         task = build_task(cfg.task)
+        if str(model) != cfg.model.name_or_path:  # a fine-tuned checkpoint
+            task = task.for_trained_model()
         results, _ = evaluate_greedy(task, task.eval_problems(), model, cfg)
     json.dump(metrics.greedy_accuracies(results), sys.stdout, indent=1)
     print()

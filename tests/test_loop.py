@@ -114,6 +114,33 @@ def test_iterative_init_continues_from_the_previous_model(tmp_path, toy_raw):
     assert store.stats(2)["train"]["init_checksum"] == weights_checksum(store.model_dir(1))
 
 
+def test_a_trained_model_is_prompted_without_exemplars_when_asked(tmp_path, toy_raw, monkeypatch):
+    """task.exemplars_after_training: false (the official code's --no_prompt): M samples
+    from the few-shot prompt, every fine-tuned model (samples, hints and evaluations) from
+    the bare question it was trained on."""
+    from selftaught import rollout
+    from selftaught.config import resolve
+
+    toy_raw["task"] |= {"few_shot": 1, "exemplars_after_training": False}
+    # the toy M was trained on bare questions and fails under an exemplar: keep what it writes
+    toy_raw["selection"] = {"require_correct": False}
+    evaluated = []
+
+    def recording(task, problems, *args, **kwargs):
+        evaluated.append(task.prompt(problems[0]).count("Input:"))
+        return evaluate_greedy(task, problems, *args, **kwargs)
+
+    evaluate_greedy = rollout.evaluate_greedy
+    monkeypatch.setattr("selftaught.loop.evaluation.evaluate_greedy", recording)
+    out = tmp_path / "run"
+    run(resolve(toy_raw), out)
+    store = RunStore(out)
+    exemplars = {n: {s["prompt"].count("Input:") for s in store.samples(n)} for n in (1, 2)}
+    assert exemplars == {1: {2}, 2: {1}}  # iteration 2 samples the model trained in 1
+    assert any(s["hinted"] for s in store.samples(2))
+    assert evaluated == [2, 1, 1]  # M, then the two fine-tuned models
+
+
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     finished_run, tmp_path, monkeypatch
 ):

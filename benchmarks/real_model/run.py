@@ -100,10 +100,12 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", nargs="*", default=[])
     parser.add_argument("--methods", nargs="+", default=["star", "star-norat"])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "real_model")
+    parser.add_argument("--results", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     began, load = time.perf_counter(), [os.getloadavg()]
     record = {
         "command": "python benchmarks/real_model/run.py "
+        + f"--methods {' '.join(args.methods)} "
         + " ".join(f"--set {o}" for o in args.overrides),
         "torch_threads": torch.get_num_threads(),
         "direct": direct_accuracy(args.overrides),
@@ -115,7 +117,7 @@ def main() -> None:
         load.append(os.getloadavg())
     record["load"] = load
     record["minutes"] = round((time.perf_counter() - began) / 60, 1)
-    (HERE / "results.json").write_text(json.dumps(record, indent=1) + "\n")
+    args.results.write_text(json.dumps(record, indent=1) + "\n")
     print(table(record))
 
 

@@ -49,6 +49,12 @@ class AdditionTaskConfig(_TaskCommon):
         description="train on the prompt with its exemplars; false: question, rationale "
         "and answer only, as the paper",
     )
+    exemplars_after_training: bool = Field(
+        True,
+        description="prompt a fine-tuned model (every sample and evaluation after iteration "
+        "0's) with the exemplars too, as the official code by default; false: with the bare "
+        "question, as the official code's --no_prompt",
+    )
 
     @model_validator(mode="after")
     def _digit_range(self) -> AdditionTaskConfig:

@@ -40,13 +40,26 @@ class RunContext:
             return None
         return HFRewardModel(self.store.reward_model_dir)
 
-    def rollout(self, scored: bool = True) -> Rollout:
-        """``scored``: with the reward model, when there is one (iteration 0's samples,
-        on which it is trained, are labelled instead)."""
+    def rollout(self, iteration: int, scored: bool = True) -> Rollout:
+        """Sampling the model after ``iteration``, prompted as ``task_for`` says.
+        ``scored``: with the reward model, when there is one (iteration 0's samples, on
+        which it is trained, are labelled instead)."""
         reward_model = self.reward_model if scored else None
         return Rollout(
-            self.task, self.reporter, self.samplers.get, reward_model, self.config.reward.kind
+            self.task_for(iteration),
+            self.reporter,
+            self.samplers.get,
+            reward_model,
+            self.config.reward.kind,
         )
+
+    def task_for(self, iteration: int) -> Task:
+        """The task as the model after ``iteration`` is prompted (0: M, few-shot)."""
+        return self.task if iteration == 0 else self._trained_task
+
+    @cached_property
+    def _trained_task(self) -> Task:
+        return self.task.for_trained_model()
 
     @cached_property
     def problems(self) -> list[Problem]:

@@ -19,17 +19,15 @@ from selftaught.store import EVAL_RESULTS, EVAL_SAMPLES, write_jsonl
 
 
 def evaluate(ctx: RunContext, n: int) -> None:
-    model, e = ctx.model_for(n), ctx.config.eval
-    problems = ctx.task.eval_problems()
+    model, e, task = ctx.model_for(n), ctx.config.eval, ctx.task_for(n)
+    problems = task.eval_problems()
     with ctx.reporter.phase("eval", len(problems), "problems") as bar:
         sampler = ctx.samplers.get(model, e.batch_size)
-        results, greedy = evaluate_greedy(
-            ctx.task, problems, model, ctx.config, bar.advance, sampler
-        )
+        results, greedy = evaluate_greedy(task, problems, model, ctx.config, bar.advance, sampler)
     write_jsonl(ctx.store.iter_dir(n) / EVAL_RESULTS, results)
     stats = EvalStats(seconds=greedy.seconds, tokens=greedy.tokens, seed=ctx.seed(n, "eval"))
     if e.num_samples:
-        samples, summary = ctx.rollout().sample(
+        samples, summary = ctx.rollout(n).sample(
             model,
             problems,
             phase="eval pass@k",
@@ -40,7 +38,7 @@ def evaluate(ctx: RunContext, n: int) -> None:
         write_jsonl(ctx.store.iter_dir(n) / EVAL_SAMPLES, samples)
         stats.seconds += summary.seconds
         stats.exploration = metrics.exploration(
-            mark_valid(ctx.task, problems, samples), e.ks(), e.k_s_pairs()
+            mark_valid(task, problems, samples), e.ks(), e.k_s_pairs()
         )
         if ctx.reward_model is not None:
             stats.exploration["best_of_k_accuracy"] = metrics.best_of_k_accuracy(samples)

@@ -29,7 +29,7 @@ def search(ctx: RunContext, n: int) -> None:
     k = b.num_samples or config.sampling.num_samples
     model = ctx.model_for(n - 1)
     sampler = ctx.samplers.get(model)  # loaded once for every temperature of the grid
-    rollout = ctx.rollout()
+    rollout = ctx.rollout(n - 1)
     candidates, records, seconds = {}, [], 0.0
     for i, t in enumerate(b.temperatures):
         rows, summary = rollout.sample(
@@ -80,7 +80,7 @@ def sample(ctx: RunContext, n: int) -> None:
     temperature = s.temperature
     if searches(ctx.config):
         temperature = SearchStats.from_json(ctx.store.stats(n)["search"]).temperature
-    records, summary = ctx.rollout().sample(
+    records, summary = ctx.rollout(n - 1).sample(
         ctx.model_for(n - 1),
         ctx.round_problems(n),
         phase="sample",
@@ -101,7 +101,7 @@ def rationalize(ctx: RunContext, n: int) -> None:
     problems = ctx.round_problems(n)
     failed = set(selection.unsolved([p.id for p in problems], records))
     problems = [p for p in problems if p.id in failed and ctx.config.rationalization]
-    hinted, summary = ctx.rollout().sample(
+    hinted, summary = ctx.rollout(n - 1).sample(
         ctx.model_for(n - 1),
         problems,
         phase="rationalize",

@@ -94,7 +94,7 @@ def train_reward(ctx: RunContext, n: int) -> None:
     problems = ctx.problems
     if r.problems is not None:
         problems = random.Random(seed).sample(problems, min(r.problems, len(problems)))
-    records, summary = ctx.rollout(scored=False).sample(  # the verifier does not exist yet
+    records, summary = ctx.rollout(0, scored=False).sample(  # the verifier does not exist yet
         ctx.base_path,
         problems,
         phase="reward samples",

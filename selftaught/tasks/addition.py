@@ -7,17 +7,20 @@ For a pretrained model, as in the paper, the prompt starts with ``task.few_shot`
 exemplars, in the scratchpad or another ``task.format`` (``addition_formats.py``), and a
 completion ends at the exemplar separator (``stop``). Kept completions are trained under
 the prompt without the exemplars, as the paper trains on question, rationale and answer
-(``task.train_exemplars`` keeps them): sequences several times shorter, and the fine-tuned
-model answers a bare question.
+(``task.train_exemplars`` keeps them): sequences several times shorter. The fine-tuned
+model is still prompted with the exemplars, as the official code by default;
+``task.exemplars_after_training: false`` asks it the bare question it was trained on
+(the official ``--no_prompt``).
 """
 
 from __future__ import annotations
 
+import copy
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from selftaught.tasks.addition_formats import FORMATS, scratchpad, spaced
+from selftaught.tasks.addition_formats import FORMATS, Scratchpad, scratchpad, sentences, spaced
 from selftaught.tasks.base import Example, Problem, label_steps, split_steps
 from selftaught.tasks.scratchpad import ScratchpadTask
 
@@ -49,6 +52,7 @@ class AdditionTask(ScratchpadTask):
         few_shot: int = 0,
         format: str = "scratchpad",
         train_exemplars: bool = False,
+        exemplars_after_training: bool = True,
     ):
         self.sizes = list(range(min_digits, max_digits + 1))
         self.digit_counts = self.sizes  # the older name, still used by callers
@@ -57,7 +61,8 @@ class AdditionTask(ScratchpadTask):
         self.seed = seed
         self.format = FORMATS[format]
         self.train_exemplars = train_exemplars
-        self.step_gold = format == "scratchpad"  # only its steps can be checked one by one
+        self.exemplars_after_training = exemplars_after_training
+        self.step_gold = True  # every format's rationale is deterministic
         self.stop = self.format.stop if few_shot else ()
         self._eval = self._draw_eval()
         self._held_out = {(p.question) for p in self._eval}
@@ -77,6 +82,7 @@ class AdditionTask(ScratchpadTask):
             few_shot=c.few_shot,
             format=c.format,
             train_exemplars=c.train_exemplars,
+            exemplars_after_training=c.exemplars_after_training,
         )
 
     # -- problems -----------------------------------------------------------------
@@ -147,6 +153,13 @@ class AdditionTask(ScratchpadTask):
         shown = "".join(self.format.exemplar(a, b, hint) for a, b in self.exemplars)
         return shown + self._question(problem, hint)
 
+    def for_trained_model(self) -> AdditionTask:
+        if self.exemplars_after_training or not self.exemplars:
+            return self
+        bare = copy.copy(self)  # the same problems and stop strings, no exemplars
+        bare.exemplars = []
+        return bare
+
     def train_prompt(self, problem: Problem) -> str:
         return self.prompt(problem) if self.train_exemplars else self._question(problem, False)
 
@@ -159,17 +172,19 @@ class AdditionTask(ScratchpadTask):
         return self.format.extract(completion)
 
     def steps(self, completion: str) -> list[str]:
-        return split_steps(completion) if self.step_gold else [completion]
+        if isinstance(self.format, Scratchpad):
+            return split_steps(completion)
+        return sentences(completion)
 
     # -- steps for process reward models ----------------------------------------------
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
         """The scratchpad is deterministic, so scratchpad line i is valid iff it equals the
         gold scratchpad's line i; ``<scratch>\\n`` is valid iff nothing precedes it. The final
         step is valid iff every gold line was written (none skipped) and the answer is right.
-        The worded formats have no per-step gold: their one step gets the outcome.
+        The worded formats judge their sentences against their own worked solution.
         """
-        if not self.step_gold:
-            return [self.is_correct(self.extract_answer(completion), problem)]
+        if not isinstance(self.format, Scratchpad):
+            return self.format.step_labels(*operands(problem.question), completion)
         gold = scratchpad(*operands(problem.question)).split("\n")[1:-2]
 
         def line_ok(previous: list[str], line: str) -> bool:

@@ -86,6 +86,12 @@ class Scratchpad(AdditionFormat):
 
 
 _ANSWER = re.compile(r"The answer is (\d+)")
+_SENTENCE_END = re.compile(r"(?<=\. )")  # numbers here never hold a period
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each ". ", so the pieces join back to it exactly (at least one)."""
+    return [part for part in _SENTENCE_END.split(text) if part] or [text]
 
 
 class _Worded(AdditionFormat):
@@ -106,6 +112,17 @@ class _Worded(AdditionFormat):
     def extract(self, completion: str) -> str | None:
         found = _ANSWER.search(completion)
         return spaced(int(found.group(1))) if found else None
+
+    def step_labels(self, a: int, b: int, completion: str) -> list[bool]:
+        """One step per sentence. The rationale is deterministic, so sentence i is valid
+        iff every sentence up to it is the worked solution's (only trailing blanks may
+        differ), and a sentence past the solution's end (a repeated answer) is not."""
+        gold = sentences(self.solution(a, b))
+        labels, ok = [], True
+        for i, step in enumerate(sentences(completion)):
+            ok = ok and i < len(gold) and step.rstrip() == gold[i].rstrip()
+            labels.append(ok)
+        return labels
 
 
 class Columns(_Worded):

@@ -72,6 +72,12 @@ class Task(ABC):
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
 
+    def for_trained_model(self) -> Task:
+        """The task as a fine-tuned model is prompted: itself, unless the task drops its
+        few-shot exemplars once the model has been trained (the official STaR code's
+        ``--no_prompt``)."""
+        return self
+
     def train_prompt(self, problem: Problem) -> str:
         """The prompt a kept completion is trained under: ``prompt`` without the hint,
         unless a task trains without its few-shot exemplars."""

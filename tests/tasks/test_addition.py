@@ -233,5 +233,39 @@ def test_worded_rationales_add_up():
         " 50 + 60 = 110. 7 + 8 = 15. 110 + 15 = 125. The answer is 125."
     )
     task = AdditionTask(1, 2, 10, 5, few_shot=1, format="columns")
-    assert not task.step_gold
     assert task.step_labels(task.eval_problems()[0], "no answer") == [False]
+
+
+@pytest.mark.parametrize("fmt", ["columns", "place-value"])
+def test_worded_steps_are_judged_sentence_by_sentence(fmt):
+    """Kept rationales that reach the right sum by wrong steps (what the pretrained model
+    writes when it is given the answer as a hint) are told apart from worked ones."""
+    task = AdditionTask(2, 2, 10, 5, few_shot=1, format=fmt)
+    problem = task.eval_problems()[0]
+    worked = task.reference(problem)
+    steps = task.steps(worked)
+    assert "".join(steps) == worked and len(steps) >= 3
+    assert task.step_labels(problem, worked) == [True] * len(steps)
+    # a wrong middle sentence spoils it and everything after, even with the right answer
+    wrong = steps[0] + steps[1].replace("=", "= 1") + "".join(steps[2:])
+    assert task.step_labels(problem, wrong)[0] and not any(task.step_labels(problem, wrong)[1:])
+    assert task.extract_answer(wrong) == problem.answer
+    # the answer said twice: the repeat is past the worked solution's end
+    assert task.step_labels(problem, worked + " " + steps[-1]) == [True] * len(steps) + [False]
+    # a skipped step: right answer, not valid
+    assert not all(task.step_labels(problem, steps[0] + steps[-1]))
+
+
+def test_a_fine_tuned_model_is_asked_the_bare_question_with_exemplars_after_training_off():
+    """The official STaR code's --no_prompt: once trained on bare questions, the model is
+    prompted with them; by default (its default too) the exemplars stay."""
+    shown = AdditionTask(1, 2, 10, 5, few_shot=3, format="columns")
+    bare = AdditionTask(1, 2, 10, 5, few_shot=3, format="columns", exemplars_after_training=False)
+    problem = shown.eval_problems()[0]
+    assert shown.for_trained_model() is shown
+    trained = bare.for_trained_model()
+    assert trained.prompt(problem) == bare.train_prompt(problem) != bare.prompt(problem)
+    assert "Hint" in trained.prompt(problem, hint=True)
+    assert trained.prompt(problem, hint=True).count("Question:") == 1
+    assert trained.stop == bare.stop and trained.eval_problems() == bare.eval_problems()
+    assert bare.prompt(problem) == shown.prompt(problem)  # the base model keeps them
