@@ -11,7 +11,7 @@ alternating in each round, the same prompts, batches and `max_new_tokens`, every
 stopping a row at the task's stop string while it generates:
 
 - ours: `HFSampler` (the exemplars' KV cache computed once per batch and shared by its
-  rows; a static cache);
+  rows; each row leaves the batch at its stop);
 - ours without the shared prefix: the same sampler, every row prefilled in full;
 - plain `generate` as a user writes it: a left-padded batch, the default (dynamic) cache,
   `stop_strings`.
@@ -42,7 +42,7 @@ from selftaught.samplers.hf import HFSampler
 from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent
-OURS = "ours (shared prefix, static cache)"
+OURS = "ours (shared prefix, rows leave at their stop)"
 PLAIN = "plain `generate` (dynamic cache, stop_strings)"
 sys.path.insert(0, str(HERE))
 from run import matmul_peak  # noqa: E402  (the same peak as the built-in model's table)

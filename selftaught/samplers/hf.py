@@ -1,12 +1,14 @@
-"""``HFSampler``: sampling with transformers' ``generate``.
+"""``HFSampler``: sampling a transformers model with its own decoding loop.
 
-It batches prompts sorted by length (less padding), uses a static KV cache (1.26x the
-default dynamic cache's tokens/s on the built-in model: see benchmarks/sampling_cache),
-runs a batch's shared leading tokens (a few-shot prompt's exemplars) once for all its
-rows (3.4x plain ``generate`` on SmolLM2-135M: benchmarks/speed/results-fewshot.md),
-and stops each row at the end-of-sequence token, the chat template's end-of-turn token,
-or the first stop string, while generating: a pretrained model left to run on writes the
-few-shot prompt's next question until ``max_new_tokens``, and every row costs that much.
+It batches prompts sorted by length (less padding), runs a batch's shared leading tokens
+(a few-shot prompt's exemplars) once for all its rows (3.4x plain ``generate`` on
+SmolLM2-135M: benchmarks/speed/results-fewshot.md), and ends each row at the
+end-of-sequence token, the chat template's end-of-turn token, or the first stop string,
+while generating: a pretrained model left to run on writes the few-shot prompt's next
+question until ``max_new_tokens``. A row that ends leaves the batch and its KV cache at
+once, which ``generate`` cannot do: there every row steps until the longest is done
+(benchmarks/speed). Greedy rows are ``generate``'s (a test); the sampling is its
+temperature and top-p warpers and a multinomial draw.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import DynamicCache, StaticCache
+from transformers import StaticCache, TemperatureLogitsWarper, TopPLogitsWarper
 
 from selftaught.models.loading import load_model, load_tokenizer, render_prompt
 from selftaught.samplers.base import Generation, SamplingStats, cut_at_stop
+from selftaught.samplers.kv_cache import growing_cache
 
+# rows that have ended leave the batch once no more than this share of it is still going
+LEAVE_AT = 0.75
 # from this many shared leading tokens on, a batch runs them once (_after_shared_prefix);
 # the built-in model's prompts share a few tokens at most, and keep the plain call
 SHARED_PREFIX_MIN = 64
@@ -41,6 +46,9 @@ class HFSampler:
         # tokens/s even for the 1.1M-parameter model (benchmarks/speed/results-gpu.md)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = load_model(model_path, dtype).to(device).eval()
+        # rows leave the batch as they end (our loop) but on CUDA, where compiled
+        # static-cache ``generate`` is faster still (_generate_static)
+        self.rows_leave = device == "cpu"
         self.tokenizer = load_tokenizer(model_path)
         self.chat_template = chat_template
         self.batch_size = batch_size
@@ -83,66 +91,131 @@ class HFSampler:
 
     @torch.inference_mode()
     def _generate_batch(self, ids: list[list[int]], temperature: float) -> list[Generation]:
+        rows = (self._decode if self.rows_leave else self._generate_static)(ids, temperature)
+        generations = []
+        for row in rows:
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            generations.append(Generation(cut_at_stop(text, self.stop), len(row)))
+        return generations
+
+    def _inputs(self, ids: list[list[int]], static: bool):
+        """The batch's token ids and attention mask, left-padded (the tokenizer's side for
+        generation: models/loading.py), and its KV cache: empty, or holding the rows'
+        shared prefix (``_after_shared_prefix``); a static one for compiled ``generate``."""
         shared = shared_prefix_length(ids)
         if shared >= SHARED_PREFIX_MIN:
-            inputs = self._after_shared_prefix(ids, shared)
+            return self._after_shared_prefix(ids, shared, static)
+        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        device = self.model.device
+        cache = "static" if static else growing_cache(self.model.config)
+        return enc["input_ids"].to(device), enc["attention_mask"].to(device), cache
+
+    def _after_shared_prefix(self, ids: list[list[int]], shared: int, static: bool):
+        """The rows' first ``shared`` tokens (the few-shot exemplars, or one prompt's K
+        samples) are run once, for one row, into a cache that every row then starts
+        from; each row's rest follows, padded on its left, so row r reads
+        [prefix | padding | its rest] at the positions it has in a left-padded batch
+        (positions count unmasked tokens). Prefill was most of a few-shot batch's time:
+        a 400-token prompt for a 45-token rationale, recomputed per row."""
+        device, pad = self.model.device, self.tokenizer.pad_token_id
+        prefix = torch.tensor([ids[0][:shared]], device=device)
+        once = growing_cache(self.model.config)
+        self.model(input_ids=prefix, use_cache=True, logits_to_keep=1, **{self.cache_keyword: once})
+        rests = [row[shared:] for row in ids]
+        width = max(map(len, rests))
+        cache = once
+        if static:
+            length = shared + width + self.max_new_tokens
+            cache = StaticCache(config=self.model.config, max_cache_len=length)
+            for index, layer in enumerate(once.layers):
+                rows = len(ids), *layer.keys.shape[1:]
+                cache.update(layer.keys.expand(rows), layer.values.expand(rows), index)
         else:
-            inputs = {"cache_implementation": "static", **self._padded(ids)}
+            cache.batch_repeat_interleave(len(ids))
+        input_ids = [[*ids[0][:shared], *[pad] * (width - len(r)), *r] for r in rests]
+        mask = [[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in rests]
+        return torch.tensor(input_ids, device=device), torch.tensor(mask, device=device), cache
+
+    def _decode(self, ids: list[list[int]], temperature: float) -> list[list[int]]:
+        """Each row's new tokens, up to and including the one that ends it (an
+        end-of-sequence id, or the token that completes a stop string). Rows that have
+        ended leave the batch, and the cache, once they are a quarter of it: the rest go
+        on with fewer rows, so short rows stop costing compute (``generate`` steps every
+        row until the longest ends); leaving at once would copy the cache at every end."""
+        input_ids, mask, cache = self._inputs(ids, static=False)
+        input_ids = input_ids[:, cache.get_seq_length() :]  # what the cache holds is run
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
+        device = input_ids.device
+        batch = torch.arange(len(ids), device=device)  # each cache row's row in ``ids``
+        going = torch.ones(len(ids), dtype=torch.bool, device=device)
+        eos = torch.tensor(self.eos_ids, device=device)
+        new = input_ids[:, :0]
+        rows: list[list[int]] = [[] for _ in ids]
+        for step in range(self.max_new_tokens):
+            logits = self.model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{self.cache_keyword: cache},
+            ).logits[:, -1, :]
+            chosen = self._choose(new, logits, temperature)
+            new = torch.cat([new, chosen[:, None]], dim=1)
+            ended = torch.isin(chosen, eos)
+            if self.stop_criterion is not None:
+                ended |= self.stop_criterion(new, logits)
+            if step == self.max_new_tokens - 1:
+                ended[:] = True
+            ended &= going
+            for index in ended.nonzero().squeeze(1).tolist():
+                rows[batch[index]] = new[index].tolist()
+            going &= ~ended
+            left = int(going.sum())
+            if not left:
+                break
+            if left <= LEAVE_AT * len(going):
+                keep = going.nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                batch, new, mask, chosen = batch[keep], new[keep], mask[keep], chosen[keep]
+                positions, going = positions[keep], going[keep]
+            input_ids = chosen[:, None]
+            mask = torch.cat([mask, mask.new_ones((len(going), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+        return rows
+
+    def _generate_static(self, ids: list[list[int]], temperature: float) -> list[list[int]]:
+        """The same rows from ``generate`` with a static cache, which transformers compiles
+        on CUDA (CUDA graphs: 2.3-2.4x the uncompiled step, benchmarks/speed/results-gpu.md);
+        a graph needs fixed shapes, so rows cannot leave the batch there."""
+        input_ids, mask, cache = self._inputs(ids, static=True)
         sample = temperature > 0
-        width = inputs["input_ids"].shape[1]
+        width = input_ids.shape[1]
         out = self.model.generate(
-            **inputs,
+            input_ids=input_ids,
+            attention_mask=mask,
+            **(
+                {"cache_implementation": cache}
+                if isinstance(cache, str)
+                else {self.cache_keyword: cache}
+            ),
             max_new_tokens=self.max_new_tokens,
             do_sample=sample,
             temperature=temperature if sample else None,
             top_p=self.top_p if sample else None,
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
-            # one id keeps the built-in model's call exactly as it always was
-            eos_token_id=self.eos_ids if len(self.eos_ids) > 1 else self.eos_ids[0],
+            eos_token_id=self.eos_ids,
             stopping_criteria=self._criteria(width),
         )
-        new = out[:, width:]
-        generations = []
-        for row in new.tolist():
-            count = _generated_length(row, self.eos_ids, self.tokenizer.pad_token_id)
-            text = self._decode(row[:count])
+        rows = []
+        for row in out[:, width:].tolist():
+            row = row[: _generated_length(row, self.eos_ids, self.tokenizer.pad_token_id)]
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
             if self.stop and cut_at_stop(text, self.stop) != text:
-                count = self._stop_length(row[:count])
-            generations.append(Generation(cut_at_stop(text, self.stop), count))
-        return generations
-
-    def _padded(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        """Left-padded (the tokenizer's side for generation: models/loading.py)."""
-        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
-        return dict(enc.to(self.model.device))
-
-    def _after_shared_prefix(self, ids: list[list[int]], shared: int) -> dict:
-        """The rows' first ``shared`` tokens (the few-shot exemplars, or one prompt's K
-        samples) are run once, for one row, into a static cache that every row then
-        starts from; each row's rest follows, padded on its left, so row r reads
-        [prefix | padding | its rest] at the positions it has in a left-padded batch
-        (positions count unmasked tokens). Prefill was most of a few-shot batch's time:
-        a 400-token prompt for a 45-token rationale, recomputed per row."""
-        device, pad = self.model.device, self.tokenizer.pad_token_id
-        prefix = torch.tensor([ids[0][:shared]], device=device)
-        once = DynamicCache(config=self.model.config)
-        self.model(input_ids=prefix, use_cache=True, **{self.cache_keyword: once})
-        rests = [row[shared:] for row in ids]
-        width = max(map(len, rests))
-        cache = StaticCache(
-            config=self.model.config, max_cache_len=shared + width + self.max_new_tokens
-        )
-        for index, layer in enumerate(once.layers):
-            rows = len(ids), *layer.keys.shape[1:]
-            cache.update(layer.keys.expand(rows), layer.values.expand(rows), index)
-        input_ids = [[*ids[0][:shared], *[pad] * (width - len(r)), *r] for r in rests]
-        mask = [[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in rests]
-        return {
-            "input_ids": torch.tensor(input_ids, device=device),
-            "attention_mask": torch.tensor(mask, device=device),
-            self.cache_keyword: cache,
-        }
+                row = row[: self._stop_length(row)]
+            rows.append(row)
+        return rows
 
     def _criteria(self, prompt_length: int):
         if self.stop_criterion is None:
@@ -152,21 +225,28 @@ class HFSampler:
         pad = self.tokenizer.pad_token_id
         return StoppingCriteriaList([_Generated(self.stop_criterion, prompt_length, pad)])
 
-    def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
-
     def _stop_length(self, row: list[int]) -> int:
         """The tokens generated up to the one that completed a stop string: the row's
         real length, since after it ``generate`` only pads."""
         lo, hi = 1, len(row)  # a prefix of hi tokens holds a stop; find the shortest
         while lo < hi:
             mid = (lo + hi) // 2
-            text = self._decode(row[:mid])
+            text = self.tokenizer.decode(row[:mid], skip_special_tokens=True)
             if cut_at_stop(text, self.stop) != text:
                 hi = mid
             else:
                 lo = mid + 1
         return hi
+
+    def _choose(self, new: torch.Tensor, logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Greedy at temperature 0; else a draw after transformers' own temperature and
+        top-p warpers, as ``generate`` would apply them."""
+        if temperature <= 0:
+            return logits.argmax(dim=-1)
+        scores = TemperatureLogitsWarper(temperature)(new, logits.float())
+        if self.top_p < 1.0:
+            scores = TopPLogitsWarper(self.top_p)(new, scores)
+        return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
 
 
 def shared_prefix_length(ids: list[list[int]]) -> int:

@@ -48,6 +48,7 @@ def test_generated_length_stops_at_eos_and_drops_padding():
     assert _generated_length([5, 6, 2, 0, 0], eos=2, pad=0) == 3
     assert _generated_length([5, 6, 0, 0], eos=2, pad=0) == 2
     assert _generated_length([5, 6, 7], eos=2, pad=0) == 3
+    assert _generated_length([5, 9, 6, 2, 0], eos=[2, 9], pad=0) == 2
 
 
 def test_cut_at_first_stop_string():
@@ -68,8 +69,42 @@ def test_a_stop_string_ends_the_row_while_generating(sampler):
     assert cut[0].tokens < 12
 
 
-def test_generated_length_takes_every_end_of_sequence_token():
-    assert _generated_length([5, 9, 6, 2, 0], eos=[2, 9], pad=0) == 2
+def test_greedy_rows_are_those_of_transformers_generate(sampler):
+    """The decoding loop is ours (rows leave the batch as they end); greedily it writes
+    what ``generate`` writes for each prompt."""
+    import torch
+
+    tokenizer, model = sampler.tokenizer, sampler.model
+    ours, _ = sampler.generate(PROMPTS, 1, temperature=0.0, seed=0)
+    for prompt, (gen,) in zip(PROMPTS, ours, strict=True):
+        enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=12, do_sample=False)
+        row = out[0, enc["input_ids"].shape[1] :].tolist()
+        assert gen.text == tokenizer.decode(row, skip_special_tokens=True)
+        assert gen.tokens == len(row)
+
+
+def test_a_row_that_ends_leaves_the_batch(sampler, monkeypatch):
+    """Rows that ended leave once they are a quarter of the batch; in a batch of 4 every
+    end is, so each forward pass runs only rows still going: a row of n new tokens is in
+    n passes (its prefill and n - 1 steps), and the passes' rows add up to the tokens
+    generated, where ``generate`` would run every row until the longest ends."""
+    (free,), _ = sampler.generate([PROMPTS[1]], 1, 0.0, 0)
+    stopping = HFSampler(sampler.model.name_or_path, max_new_tokens=12, stop=(free[0].text[2],))
+    rows_run = []
+    forward = type(stopping.model).forward
+
+    def counting(model, input_ids=None, **kwargs):
+        rows_run.append(input_ids.shape[0])
+        return forward(model, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(type(stopping.model), "forward", counting)
+    out, stats = stopping.generate(PROMPTS, 1, 0.0, 0)
+    lengths = sorted(gens[0].tokens for gens in out)
+    assert lengths[0] < lengths[-1]  # some rows end early, some go on
+    assert sum(rows_run) == stats.tokens < len(PROMPTS) * lengths[-1]
+    assert rows_run == sorted(rows_run, reverse=True)
 
 
 EXEMPLARS = "".join(f"Input:\n{a} + {a}\nTarget:\n{2 * a}\n\n" for a in range(1, 8))
@@ -91,7 +126,7 @@ def test_a_shared_prefix_run_once_gives_the_generations_of_a_padded_batch(sample
     monkeypatch.setattr(
         HFSampler,
         "_after_shared_prefix",
-        lambda self, ids, n: calls.append(n) or original(self, ids, n),
+        lambda self, ids, n, static: calls.append(n) or original(self, ids, n, static),
     )
     shared, _ = sampler.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
     assert calls and min(calls) >= len(EXEMPLARS)  # one token per character
@@ -99,3 +134,34 @@ def test_a_shared_prefix_run_once_gives_the_generations_of_a_padded_batch(sample
     plain, _ = sampler.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
     assert shared == plain
     assert len(calls) == 2  # batches of 3 rows: 2 of them, none since
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped M: real scratchpads that end (end-of-sequence) at different lengths."""
+    from selftaught.models.base_model import SHIPPED
+
+    return next(p for p in SHIPPED.iterdir() if p.is_dir())
+
+
+SUMS = [f"Input:\n{q}\nTarget:\n" for q in ("1 + 1", "2 3 + 4 5", "9 8 7 + 6 5 4", "5 + 7")]
+
+
+@pytest.mark.parametrize("stop", [(), (" C: 1",)], ids=["eos", "stop string"])
+def test_compiled_generate_s_path_gives_the_same_rows(shipped, stop):
+    """On CUDA the sampler calls ``generate`` with a static cache instead (rows cannot
+    leave a compiled graph's batch): the same greedy rows, counts and stops, here on CPU,
+    plain and (exemplars before the sums, which M was not trained with) with a shared
+    prefix."""
+    sampler = HFSampler(shipped, batch_size=3, max_new_tokens=90, stop=stop)
+    few_shot = ["".join(SUMS[:3]).replace("Target:\n", "Target:\n0\n\n") + q for q in SUMS]
+    for prompts in (SUMS, few_shot):
+        ours, _ = sampler.generate(prompts, 1, 0.0, 0)
+        sampler.rows_leave = False
+        static, _ = sampler.generate(prompts, 1, 0.0, 0)
+        sampler.rows_leave = True
+        assert static == ours
+    ours, _ = sampler.generate(SUMS, 1, 0.0, 0)
+    assert len({gens[0].tokens for gens in ours}) == len(SUMS)  # each row ends at its own length
+    worked = "<scratch>\n2 3 + 4 5 , C: 0\n2 + 4 , 8 C: 0\n, 6 8 C: 0\n0 6 8\n</scratch>\n6 8"
+    assert ours[1][0].text == (worked.split(stop[0])[0] if stop else worked)

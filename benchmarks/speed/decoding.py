@@ -1,0 +1,93 @@
+"""Which part of `HFSampler`'s decoding loop buys what: side by side in one process.
+
+    python benchmarks/speed/decoding.py            # writes results-decoding.md
+    python benchmarks/speed/decoding.py --profile  # where ours spends its time
+
+The shipped built-in M, 256 addition prompts (1-5 digits) in one batch, greedy, 200 new
+tokens at most; four ways, alternating for 3 rounds, best round reported, and the greedy
+text of every way checked equal to the first's:
+
+- ours: the growing KV cache (`samplers/kv_cache.py`), rows that ended leave once they
+  are a quarter of the batch (`hf.LEAVE_AT`);
+- transformers' `DynamicCache` (a concatenation per layer and step), rows leave at once;
+- the growing cache, rows leave at once (the cache copied at every end);
+- the previous sampler: `generate` with a static cache, every row to the longest's end
+  (what `HFSampler` still does on CUDA, where `generate` compiles it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+from transformers import DynamicCache
+
+from selftaught.models.base_model import SHIPPED
+from selftaught.samplers import hf
+from selftaught.tasks import AdditionTask
+
+HERE = Path(__file__).parent
+WAYS = {
+    "ours: growing cache, rows leave at 3/4": (hf.growing_cache, 0.75),
+    "DynamicCache, rows leave at once": (lambda config: DynamicCache(config=config), 1.0),
+    "growing cache, rows leave at once": (hf.growing_cache, 1.0),
+    "previous: generate, static cache": None,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=str(HERE / "results-decoding.md"))
+    parser.add_argument("--profile", action="store_true", help="profile ours once, print")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    path = next(p for p in SHIPPED.iterdir() if p.is_dir())
+    task = AdditionTask(1, 5, 256, 1, seed=0)
+    prompts = [task.prompt(p) for p in task.train_problems()]
+    sampler = hf.HFSampler(path, batch_size=256, max_new_tokens=200)
+    sampler.generate(prompts[:16], 1, 0.0, 0)  # warm-up
+    if args.profile:
+        with torch.autograd.profiler.profile() as profile:
+            sampler.generate(prompts, 1, 0.0, 0)
+        print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+        return
+    rates: dict[str, list[float]] = {name: [] for name in WAYS}
+    first = None
+    for _ in range(args.rounds):
+        for name, way in WAYS.items():
+            sampler.rows_leave = way is not None
+            if way is not None:
+                hf.growing_cache, hf.LEAVE_AT = way
+            began = time.perf_counter()
+            out, stats = sampler.generate(prompts, 1, 0.0, 0)
+            rates[name].append(stats.tokens / (time.perf_counter() - began))
+            first = first or out
+            assert out == first, f"{name}: other greedy text"
+    ours = max(rates[next(iter(WAYS))])
+    lines = [
+        "# Decoding: what each part of `HFSampler`'s loop buys",
+        "",
+        f"Command: `python benchmarks/speed/decoding.py`. "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}. "
+        f"The shipped M, 256 addition prompts in one batch, greedy, max_new_tokens 200; "
+        f"{args.rounds} alternating rounds; the same greedy text from every way.",
+        "",
+        "| way | tokens/s (best) | every round | ours / this |",
+        "|---|---|---|---|",
+    ]
+    for name, values in rates.items():
+        rounds = ", ".join(f"{v:,.0f}" for v in values)
+        lines.append(f"| {name} | {max(values):,.0f} | {rounds} | {ours / max(values):.2f}x |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
