@@ -1,14 +1,14 @@
 """``HFSampler``: sampling a transformers model with its own decoding loop.
 
 It batches prompts sorted by length (less padding), runs a batch's shared leading tokens
-(a few-shot prompt's exemplars) once for all its rows (3.4x plain ``generate`` on
-SmolLM2-135M: benchmarks/speed/results-fewshot.md), and ends each row at the
+(a few-shot prompt's exemplars) once for all its rows, and ends each row at the
 end-of-sequence token, the chat template's end-of-turn token, or the first stop string,
 while generating: a pretrained model left to run on writes the few-shot prompt's next
-question until ``max_new_tokens``. A row that ends leaves the batch and its KV cache at
-once, which ``generate`` cannot do: there every row steps until the longest is done
-(benchmarks/speed). Greedy rows are ``generate``'s (a test); the sampling is its
-temperature and top-p warpers and a multinomial draw.
+question until ``max_new_tokens``. Rows that have ended leave the batch and its KV cache,
+which ``generate`` cannot do: there every row steps until the longest is done. Measured
+against plain batched ``generate`` (benchmarks/speed): 1.81x on the built-in model, 4.05x
+greedy and 4.45x at K=4 on SmolLM2-135M from a few-shot prompt. Greedy rows are
+``generate``'s (a test); sampling applies its temperature and top-p warpers, then draws.
 """
 
 from __future__ import annotations
