@@ -18,14 +18,13 @@ ROOM = 128  # positions allocated beyond what the first write needs; doubled whe
 
 
 class GrowingLayer(DynamicLayer):
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self.length = 0
-        self.key_buffer = self.value_buffer = None
+    # its own state, so that it depends on no more of DynamicLayer than its interface
+    # (which transformers has reshaped between releases)
+    key_buffer: torch.Tensor | None = None
+    value_buffer: torch.Tensor | None = None
+    length = 0
 
     def update(self, key_states, value_states, *args, **kwargs):
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
         end = self.length + key_states.shape[-2]
         if self.key_buffer is None or end > self.key_buffer.shape[-2]:
             self._grow(key_states, value_states, end)
@@ -46,10 +45,14 @@ class GrowingLayer(DynamicLayer):
             keys[..., : self.length, :] = self.keys
             values[..., : self.length, :] = self.values
         self.key_buffer, self.value_buffer = keys, values
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
 
     def _view(self) -> None:
         self.keys = self.key_buffer[..., : self.length, :]
         self.values = self.value_buffer[..., : self.length, :]
+
+    def get_seq_length(self, *args) -> int:
+        return self.length
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.length:
