@@ -101,13 +101,14 @@ class HFSampler:
     def _inputs(self, ids: list[list[int]], static: bool):
         """The batch's token ids and attention mask, left-padded (the tokenizer's side for
         generation: models/loading.py), and its KV cache: empty, or holding the rows'
-        shared prefix (``_after_shared_prefix``); a static one for compiled ``generate``."""
+        shared prefix (``_after_shared_prefix``); for ``generate`` a static one, or None for
+        the static one it makes itself."""
         shared = shared_prefix_length(ids)
         if shared >= SHARED_PREFIX_MIN:
             return self._after_shared_prefix(ids, shared, static)
         enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
         device = self.model.device
-        cache = "static" if static else growing_cache(self.model.config)
+        cache = None if static else growing_cache(self.model.config)
         return enc["input_ids"].to(device), enc["attention_mask"].to(device), cache
 
     def _after_shared_prefix(self, ids: list[list[int]], shared: int, static: bool):
@@ -162,12 +163,7 @@ class HFSampler:
             ).logits[:, -1, :]
             chosen = self._choose(new, logits, temperature)
             new = torch.cat([new, chosen[:, None]], dim=1)
-            ended = torch.isin(chosen, eos)
-            if self.stop_criterion is not None:
-                ended |= self.stop_criterion(new, logits)
-            if step == self.max_new_tokens - 1:
-                ended[:] = True
-            ended &= going
+            ended = going & self._ended(new, logits, eos, step == self.max_new_tokens - 1)
             for index in ended.nonzero().squeeze(1).tolist():
                 rows[batch[index]] = new[index].tolist()
             going &= ~ended
@@ -184,6 +180,16 @@ class HFSampler:
             positions = positions[:, -1:] + 1
         return rows
 
+    def _ended(self, new, logits, eos, last: bool) -> torch.Tensor:
+        """Which rows the latest token ends: an end-of-sequence id, a completed stop
+        string, or the last token allowed."""
+        if last:
+            return torch.ones(len(new), dtype=torch.bool, device=new.device)
+        ended = torch.isin(new[:, -1], eos)
+        if self.stop_criterion is not None:
+            ended |= self.stop_criterion(new, logits)
+        return ended
+
     def _generate_static(self, ids: list[list[int]], temperature: float) -> list[list[int]]:
         """The same rows from ``generate`` with a static cache, which transformers compiles
         on CUDA (CUDA graphs: 2.3-2.4x the uncompiled step, benchmarks/speed/results-gpu.md);
@@ -195,9 +201,9 @@ class HFSampler:
             input_ids=input_ids,
             attention_mask=mask,
             **(
-                {"cache_implementation": cache}
-                if isinstance(cache, str)
-                else {self.cache_keyword: cache}
+                {self.cache_keyword: cache}
+                if cache is not None
+                else {"cache_implementation": "static"}
             ),
             max_new_tokens=self.max_new_tokens,
             do_sample=sample,
