@@ -34,7 +34,12 @@ RECORD = "base.json"  # beside M's weights: the settings it was trained with, an
 # defaults, so the shipped M's key (its directory) stays what it was
 _LATER_KEYS = {
     "model": {"gguf_file": None},
-    "task": {"few_shot": 0, "format": "scratchpad", "train_exemplars": False},
+    "task": {
+        "few_shot": 0,
+        "format": "scratchpad",
+        "train_exemplars": False,
+        "exemplars_after_training": True,
+    },
 }
 
 
