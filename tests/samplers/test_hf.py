@@ -59,7 +59,7 @@ def test_cut_at_first_stop_string():
 
 def test_a_stop_string_ends_the_row_while_generating(sampler):
     """The row stops at the token that completes the stop, which is all that is counted;
-    without stops the call is the one it always was (tests elsewhere pin its output)."""
+    without the stop the same row runs to max_new_tokens."""
     (free,), _ = sampler.generate([PROMPTS[0]], 1, 0.0, 0)
     assert free[0].tokens == 12 and len(free[0].text) > 4
     stop = free[0].text[3:5]
