@@ -1,0 +1,46 @@
+"""Where a real-model LoRA train phase spends its time: SmolLM2-135M-Instruct, LoRA r=16,
+trained as configs/star-smollm2-addition.yaml trains (question, rationale and answer,
+batch 8, one micro-batch), under torch's profiler.
+
+    nice -n 10 python benchmarks/real_model/train_profile.py [--steps 10]
+
+Prints tokens/s (the train loop's own timing, profiler on) and the operators that take
+the most CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from selftaught.config import LoraConfig
+from selftaught.models.pretrained import resolve_model
+from selftaught.models.training import HFTrainer
+from selftaught.tasks.addition import AdditionTask
+from selftaught.tasks.base import Example
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    task = AdditionTask(1, 2, 64, 4, few_shot=8, format="columns")
+    examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
+    trainer = HFTrainer(
+        batch_size=8, lr=3e-4, lora=LoraConfig(r=16, alpha=32, dropout=0.0), micro_batches=1
+    )
+    model = resolve_model("smollm2-135m-instruct")
+    with tempfile.TemporaryDirectory() as out, torch.autograd.profiler.profile() as profile:
+        result = trainer.fit(model, examples, args.steps, Path(out), 0)
+    print(
+        f"{args.steps} steps of 8, {result.tokens // (args.steps * 8)} tokens an example: "
+        f"{result.tokens_per_second:.0f} tokens/s with the profiler on"
+    )
+    print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+if __name__ == "__main__":
+    main()
