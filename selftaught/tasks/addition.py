@@ -20,8 +20,8 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from selftaught.tasks.addition_formats import FORMATS, Scratchpad, scratchpad, sentences, spaced
-from selftaught.tasks.base import Example, Problem, label_steps, split_steps
+from selftaught.tasks.addition_formats import FORMATS, scratchpad, spaced
+from selftaught.tasks.base import Example, Problem
 from selftaught.tasks.scratchpad import ScratchpadTask
 
 __all__ = ["AdditionTask", "operands", "scratchpad", "spaced"]
@@ -171,26 +171,9 @@ class AdditionTask(ScratchpadTask):
     def extract_answer(self, completion: str) -> str | None:
         return self.format.extract(completion)
 
+    # -- steps for process reward models: every format judges its own (addition_formats)
     def steps(self, completion: str) -> list[str]:
-        if isinstance(self.format, Scratchpad):
-            return split_steps(completion)
-        return sentences(completion)
+        return self.format.split(completion)
 
-    # -- steps for process reward models ----------------------------------------------
     def step_labels(self, problem: Problem, completion: str) -> list[bool]:
-        """The scratchpad is deterministic, so scratchpad line i is valid iff it equals the
-        gold scratchpad's line i; ``<scratch>\\n`` is valid iff nothing precedes it. The final
-        step is valid iff every gold line was written (none skipped) and the answer is right.
-        The worded formats judge their sentences against their own worked solution.
-        """
-        if not isinstance(self.format, Scratchpad):
-            return self.format.step_labels(*operands(problem.question), completion)
-        gold = scratchpad(*operands(problem.question)).split("\n")[1:-2]
-
-        def line_ok(previous: list[str], line: str) -> bool:
-            return len(previous) < len(gold) and line == gold[len(previous)]
-
-        def final_ok(lines: list[str], step: str) -> bool:
-            return len(lines) == len(gold) and self.is_correct(self.extract_answer(step), problem)
-
-        return label_steps(self.steps(completion), line_ok, final_ok)
+        return self.format.step_labels(*operands(problem.question), completion)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from selftaught.tasks.base import label_steps, split_steps
 from selftaught.tasks.scratchpad import DIGITS, HINT_PREFIX
 
 
@@ -58,6 +59,15 @@ class AdditionFormat:
     def extract(self, completion: str) -> str | None:
         raise NotImplementedError
 
+    def split(self, completion: str) -> list[str]:
+        """A completion cut into the steps its labels judge; they join back to it."""
+        raise NotImplementedError
+
+    def step_labels(self, a: int, b: int, completion: str) -> list[bool]:
+        """Per step of ``split(completion)``: valid, and every step before it too. Each
+        format's rationale is deterministic, so a step is judged against the worked one."""
+        raise NotImplementedError
+
     def exemplar(self, a: int, b: int, hint: bool) -> str:
         return self.prompt(a, b, hint) + self.solution(a, b) + self.separator
 
@@ -83,6 +93,23 @@ class Scratchpad(AdditionFormat):
         if not all(len(p) == 1 and p in DIGITS for p in parts):
             return None
         return " ".join(parts)
+
+    def split(self, completion: str) -> list[str]:
+        return split_steps(completion)
+
+    def step_labels(self, a: int, b: int, completion: str) -> list[bool]:
+        """Scratchpad line i is valid iff it equals the worked scratchpad's line i;
+        ``<scratch>\\n`` is valid iff nothing precedes it. The final step is valid iff every
+        worked line was written (none skipped) and the answer is right."""
+        gold = scratchpad(a, b).split("\n")[1:-2]
+
+        def line_ok(previous: list[str], line: str) -> bool:
+            return len(previous) < len(gold) and line == gold[len(previous)]
+
+        def final_ok(lines: list[str], step: str) -> bool:
+            return len(lines) == len(gold) and self.extract(step) == spaced(a + b)
+
+        return label_steps(self.split(completion), line_ok, final_ok)
 
 
 _ANSWER = re.compile(r"The answer is (\d+)")
@@ -113,13 +140,16 @@ class _Worded(AdditionFormat):
         found = _ANSWER.search(completion)
         return spaced(int(found.group(1))) if found else None
 
+    def split(self, completion: str) -> list[str]:
+        return sentences(completion)
+
     def step_labels(self, a: int, b: int, completion: str) -> list[bool]:
-        """One step per sentence. The rationale is deterministic, so sentence i is valid
-        iff every sentence up to it is the worked solution's (only trailing blanks may
-        differ), and a sentence past the solution's end (a repeated answer) is not."""
+        """One step per sentence: sentence i is valid iff every sentence up to it is the
+        worked solution's (only trailing blanks may differ), and a sentence past the
+        solution's end (a repeated answer) is not."""
         gold = sentences(self.solution(a, b))
         labels, ok = [], True
-        for i, step in enumerate(sentences(completion)):
+        for i, step in enumerate(self.split(completion)):
             ok = ok and i < len(gold) and step.rstrip() == gold[i].rstrip()
             labels.append(ok)
         return labels
