@@ -1,7 +1,7 @@
-"""An iteration's training set from its stored samples and the run's config: the oracle
-process filter, B-STaR's threshold (chosen with the reference solutions), then
-``selection.select``. Pure over the sample records, so ``selftaught refilter`` redoes it
-with other selection settings without sampling again."""
+"""An iteration's training set from its stored samples and the run's config: the step
+filters (enough steps; the oracle's valid steps), B-STaR's threshold (chosen with the
+reference solutions), then ``selection.select``. Pure over the sample records, so
+``selftaught refilter`` redoes it with other selection settings without sampling again."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ def steps_valid(task: Task, problems: list[Problem], records: list[dict]) -> lis
     return [all(task.step_labels(by_id[r["problem_id"]], r["completion"])) for r in records]
 
 
-def valid_steps_only(
+def step_filter(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> list[dict]:
-    """With ``selection.valid_steps``, the records whose every step the task's labels accept."""
-    if not config.selection.valid_steps:
+    """The records with at least ``selection.min_steps`` steps and, with
+    ``selection.valid_steps``, every step accepted by the task's labels."""
+    sel = config.selection
+    if sel.min_steps:
+        records = [r for r in records if len(task.steps(r["completion"])) >= sel.min_steps]
+    if not sel.valid_steps:
         return records
     return [r for r, ok in zip(records, steps_valid(task, problems, records), strict=True) if ok]
 
@@ -51,11 +55,11 @@ def bstar_candidates(
     config: RunConfig, task: Task, problems: list[Problem], records: list[dict]
 ) -> tuple[list[dict], list[str]]:
     """What B-STaR's balance score is computed over, and the queries asked: the samples
-    drawn without a hint that pass the oracle filter and have an answer (when those are
+    drawn without a hint that pass the step filters and have an answer (when those are
     asked for), and each asked query's reference solution (``bstar.with_references``)."""
     unhinted = [r for r in records if not r["hinted"]]
     asked = list(dict.fromkeys(r["problem_id"] for r in unhinted))
-    kept = answered(config, valid_steps_only(config, task, problems, unhinted))
+    kept = answered(config, step_filter(config, task, problems, unhinted))
     ids = set(asked)
     refs = reference_solutions(config, task, [p for p in problems if p.id in ids])
     return bstar.with_references(kept, refs, asked), asked
@@ -106,7 +110,7 @@ def training_set(
         threshold, balance, records = _bstar_threshold(
             config, records, candidates, asked, search_threshold
         )
-    records = valid_steps_only(config, task, problems, records)
+    records = step_filter(config, task, problems, records)
     kept = selection.select(
         records,
         leaks_hint=task.leaks_hint,

@@ -38,6 +38,26 @@ def test_the_oracle_filter_drops_right_answers_reached_by_wrong_steps(method):
     assert kept(True) == {valid}
 
 
+@pytest.mark.parametrize("method", ["star", "bstar"])
+def test_min_steps_drops_a_rationalization_that_only_copies_the_hint(method):
+    """What SmolLM2 wrote for 57 of 58 hinted GSM8K problems: the answer, no steps."""
+    task = ExpressionTask(3, 3)
+    problem = task.train_problems()[0]
+    reasoned = _record(problem, task.reference(problem), task)  # 5 steps
+    copied = {**_record(problem, f"</scratch>\n{problem.answer}", task), "hinted": True}
+    assert reasoned["correct"] and copied["correct"] and len(task.steps(copied["completion"])) == 1
+
+    def kept(min_steps):
+        raw = {"method": method, "task": {"name": "expression"}}
+        config = RunConfig(**raw, selection={"min_steps": min_steps})
+        rows, _ = training_set(config, task, [problem], [reasoned, copied])
+        return [r["completion"] for r in rows]
+
+    assert kept(0) == [reasoned["completion"], copied["completion"]]
+    assert kept(2) == [reasoned["completion"]]
+    assert kept(len(task.steps(reasoned["completion"])) + 1) == []
+
+
 # -- B-STaR's candidates and round selection ---------------------------------------------------
 class _Task:
     """Two-query stand-in: references, prompts, no hint leaks."""

@@ -134,6 +134,15 @@ class SelectionConfig(_Strict):
         "perfect exploitation would give. Data tasks have no per-step gold: there it is the "
         "answer check",
     )
+    min_steps: Count = Field(
+        0,
+        ge=0,
+        le=10**4,
+        description="drop samples with fewer steps than this (the task's steps: lines, "
+        "sentences, scratchpad lines), before any other selection (B-STaR's search too): "
+        "a small model given the answer as a hint often writes only the answer, which "
+        "STaR's filter accepts; 0: keep them",
+    )
 
 
 class RewardConfig(_Strict):

@@ -28,6 +28,25 @@ class _TaskCommon(_Strict):
     eval_size: Count = Field(100, ge=1, le=10**5, description="held-out problems per size")
 
 
+# What a task with few-shot exemplars does with them once training starts: STaR's paper
+# and official code differ (docs/star.md). Defined once, for the addition and data tasks.
+TrainExemplars = Annotated[
+    bool,
+    Field(
+        description="train on the prompt with its exemplars, as the official code's "
+        "--few_shot_train; false: question, rationale and answer only, as the paper"
+    ),
+]
+ExemplarsAfterTraining = Annotated[
+    bool,
+    Field(
+        description="prompt a fine-tuned model (every sample and evaluation after iteration "
+        "0's) with the exemplars too, as the official code by default; false: with the bare "
+        "question, as the official code's --no_prompt"
+    ),
+]
+
+
 class AdditionTaskConfig(_TaskCommon):
     name: Literal["addition"] = "addition"
     min_digits: Count = Field(1, ge=1, le=30)
@@ -44,17 +63,8 @@ class AdditionTaskConfig(_TaskCommon):
         description="how sums and rationales are written: the paper's scratchpad, column "
         "by column with carries in words, tens and ones added apart, or the answer alone",
     )
-    train_exemplars: bool = Field(
-        False,
-        description="train on the prompt with its exemplars; false: question, rationale "
-        "and answer only, as the paper",
-    )
-    exemplars_after_training: bool = Field(
-        True,
-        description="prompt a fine-tuned model (every sample and evaluation after iteration "
-        "0's) with the exemplars too, as the official code by default; false: with the bare "
-        "question, as the official code's --no_prompt",
-    )
+    train_exemplars: TrainExemplars = False
+    exemplars_after_training: ExemplarsAfterTraining = True
 
     @model_validator(mode="after")
     def _digit_range(self) -> AdditionTaskConfig:
@@ -102,6 +112,8 @@ class DataTaskConfig(_Strict):
         None, description="JSONL of worked exemplars ({question, rationale, answer}) for the prompt"
     )
     few_shot: Count = Field(0, ge=0, le=64, description="exemplars put in every prompt")
+    train_exemplars: TrainExemplars = False
+    exemplars_after_training: ExemplarsAfterTraining = True
     sandbox: Literal["isolated", "unisolated"] = Field(
         "isolated",
         description="code: 'unisolated' runs the programs where this machine cannot isolate "

@@ -153,19 +153,14 @@ class AdditionTask(ScratchpadTask):
         shown = "".join(self.format.exemplar(a, b, hint) for a, b in self.exemplars)
         return shown + self._question(problem, hint)
 
-    def for_trained_model(self) -> AdditionTask:
-        if self.exemplars_after_training or not self.exemplars:
+    def without_exemplars(self) -> AdditionTask:
+        if not self.exemplars:
             return self
-        bare = copy.copy(self)  # the same problems and stop strings, no exemplars
+        bare = copy.copy(self)  # the same problems and stop strings
         bare.exemplars = []
         return bare
 
-    def train_prompt(self, problem: Problem) -> str:
-        return self.prompt(problem) if self.train_exemplars else self._question(problem, False)
-
     def _question(self, problem: Problem, hint: bool) -> str:
-        if self.format.name == "scratchpad":
-            return super().prompt(problem, hint)
         return self.format.prompt(*operands(problem.question), hint)
 
     def extract_answer(self, completion: str) -> str | None:

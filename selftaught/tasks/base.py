@@ -48,6 +48,9 @@ class Task(ABC):
     # separator, at which a pretrained model starts the next exemplar of its own; the
     # sampler stops each row there and the text is cut there before anything reads it
     stop: tuple[str, ...] = ()
+    # what a task with few-shot exemplars does with them once training starts (task.*)
+    train_exemplars: bool = False
+    exemplars_after_training: bool = True
 
     @classmethod
     @abstractmethod
@@ -72,16 +75,20 @@ class Task(ABC):
     def prompt(self, problem: Problem, hint: bool = False) -> str:
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
 
-    def for_trained_model(self) -> Task:
-        """The task as a fine-tuned model is prompted: itself, unless the task drops its
-        few-shot exemplars once the model has been trained (the official STaR code's
-        ``--no_prompt``)."""
+    def without_exemplars(self) -> Task:
+        """The same task (problems, stops) prompting with the bare question; a task with
+        few-shot exemplars overrides it."""
         return self
 
+    def for_trained_model(self) -> Task:
+        """The task as a fine-tuned model is prompted: itself, or without its exemplars
+        (``task.exemplars_after_training: false``, the official STaR code's ``--no_prompt``)."""
+        return self if self.exemplars_after_training else self.without_exemplars()
+
     def train_prompt(self, problem: Problem) -> str:
-        """The prompt a kept completion is trained under: ``prompt`` without the hint,
-        unless a task trains without its few-shot exemplars."""
-        return self.prompt(problem)
+        """The prompt a kept completion is trained under: the hint-free prompt, without the
+        exemplars unless ``task.train_exemplars`` (the official code's ``--few_shot_train``)."""
+        return (self if self.train_exemplars else self.without_exemplars()).prompt(problem)
 
     @abstractmethod
     def extract_answer(self, completion: str) -> str | None:

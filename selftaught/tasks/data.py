@@ -11,10 +11,15 @@ Every data task's prompt is plain text (a chat template, if any, is the sampler'
     Question: <question>
     [(Hint: the answer is <gold>)]
     Answer:
+
+A kept rationale is trained under the instruction and the question alone, as STaR's paper
+(``task.train_exemplars: true`` keeps the exemplars); a fine-tuned model is asked after the
+exemplars unless ``task.exemplars_after_training: false`` (``Task.for_trained_model``).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from abc import abstractmethod
@@ -72,6 +77,8 @@ class DataTask(Task):
             self._eval = [replace(p, id=f"eval-{p.id}") for p in self._eval]
         self.exemplars = load_exemplars(config.few_shot_path, config.few_shot, base)
         self._prefix = self._render_prefix()
+        self.train_exemplars = config.train_exemplars
+        self.exemplars_after_training = config.exemplars_after_training
         buckets = {p.bucket for p in self._train + self._eval}
         self.sizes = sorted(int(b) for b in buckets if b.isdigit()) or [1]
         questions = {e.question.strip() for e in self.exemplars}
@@ -146,6 +153,14 @@ class DataTask(Task):
                 f"{QUESTION}{question}\n{ANSWER}{self.completion(e.rationale, e.answer)}\n\n"
             )
         return "".join(parts)
+
+    def without_exemplars(self) -> DataTask:
+        if not self.exemplars:
+            return self
+        bare = copy.copy(self)  # the same problems, instruction and stop strings
+        bare.exemplars = []
+        bare._prefix = bare._render_prefix()
+        return bare
 
     def hinted_question(self, problem: Problem) -> str:
         return f"{problem.question}\n(Hint: the answer is {problem.answer})"

@@ -79,6 +79,31 @@ def test_gsm8k_prompt(gsm8k):
     assert not gsm8k.leaks_hint(prompt.split("Question: ")[-1])
 
 
+def test_gsm8k_exemplars_in_training_and_after_it():
+    """As STaR's paper, a kept rationale is trained under the instruction and the bare
+    question (``task.train_exemplars: true``: with the exemplars, the official code's
+    --few_shot_train); a fine-tuned model is asked after the exemplars unless
+    ``task.exemplars_after_training: false`` (--no_prompt). Problems, hints and stops stay."""
+
+    def task(**keys):
+        shots = {"few_shot_path": str(FIXTURES / "few_shot_gsm8k.jsonl"), "few_shot": 1}
+        return GSM8KTask(cfg("gsm8k", FIXTURES / "gsm8k", **shots, **keys))
+
+    default, problem = task(), task().train_problems()[0]
+    instruction = default.prompt(problem).split("\n\n")[0]
+    bare = f"{instruction}\n\nQuestion: {problem.question}\nAnswer:"
+    assert default.train_prompt(problem) == bare
+    assert task(train_exemplars=True).train_prompt(problem) == default.prompt(problem)
+    assert default.for_trained_model() is default
+    after = task(exemplars_after_training=False).for_trained_model()
+    assert after.prompt(problem) == bare
+    assert after.prompt(problem, hint=True) == bare.replace(
+        "\nAnswer:", f"\n(Hint: the answer is {problem.answer})\nAnswer:"
+    )
+    assert after.train_problems() == default.train_problems() and after.stop == default.stop
+    assert "There are 15 trees" in default.prompt(problem)  # the task itself keeps them
+
+
 def test_gsm8k_answers(gsm8k):
     problem = gsm8k.eval_problems()[0]  # gold 18
     right = " 16 - 3 - 4 = 9 eggs.\n9 * 2 = $18.\nThe answer is 18."
