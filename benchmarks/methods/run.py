@@ -4,15 +4,18 @@
         [--seeds 0 1 2] [--methods star rest-em ... bstar+rm] [--budget 512] [--set KEY=VALUE ...]
 
 ``METHOD+rm`` is the method's "w/ RM" variant, ``METHOD+oracle`` the method with a perfect
-process filter (``VARIANTS``).
+process filter (``VARIANTS``), ``METHOD+KEY=VALUE`` the method with one key set (e.g.
+``online-rft+sampling.temperature=0.4``, Online RFT at another fixed temperature).
 
 Every method draws ``--budget`` responses per round: STaR one greedy rationale for each
 of ``budget`` problems (plus its rationalization retries), the others ``num_samples`` (K)
 for each of ``budget / K`` problems. All runs share the task's data and the base model M
 (``task.seed``); ``--seeds`` vary sampling and training. Finished runs are reused, so an
-interrupted benchmark continues. Writes ``results-<task>.md`` beside this file: a table
-like B-STaR's Table 1 (Pass@1, Pass@k, Pass@k-s per method, mean and spread over seeds)
-and B-STaR's chosen temperature, threshold and balance score per round (its Table 2).
+interrupted benchmark continues. Writes ``results-NAME.md`` beside this file (for
+``configs/methods-NAME.yaml``): a table like B-STaR's Table 1 (Pass@1, Pass@k, Pass@k-s
+per method, mean and spread over seeds), exploration per round, B-STaR against each
+method paired by seed (mean difference, 95% interval, p), and B-STaR's chosen
+temperature, threshold and balance score per round (its Table 2).
 """
 
 from __future__ import annotations
@@ -52,17 +55,23 @@ VARIANTS = {
 }
 
 
+def bench_name(config_path: Path) -> str:
+    """``configs/methods-expression.yaml`` -> ``expression``: names the results and runs."""
+    return config_path.stem.removeprefix("methods-")
+
+
 def run_one(config_path: Path, name: str, seed: int, args) -> list[dict]:
     method, _, variant = name.partition("+")
     overrides = [f"method={method}", f"seed={seed}", *budget_overrides(method, args.budget, args.k)]
-    if variant and variant not in VARIANTS:
+    if variant and variant not in VARIANTS and "=" not in variant:
         raise SystemExit(
             f"--methods {name}: unknown variant {variant!r}; expected METHOD+"
             + " or METHOD+".join(VARIANTS)
+            + " or METHOD+KEY=VALUE"
         )
-    overrides += VARIANTS.get(variant, [])
+    overrides += VARIANTS.get(variant, [variant] if variant else [])
     config = load_config(config_path, [*args.overrides, *overrides])
-    out = args.out / config.task.name / f"{name}-seed{seed}"
+    out = args.out / bench_name(config_path) / f"{name}-seed{seed}"
     store = RunStore(out)
     resume = (out / "state.json").exists()
     if resume:  # a finished run is reused by its directory: only if it is this very run
@@ -112,12 +121,14 @@ def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str
     first = next(iter(results.values()))[0][-1]
     ks = list(first.get("pass@k", {}))
     kss = list(first.get("pass@k-s", {}))
+    vks = list(first.get("valid_pass@k") or {})
     valid = "valid_accuracy" in first
     head = ["method", "greedy (final)", "greedy (best round)"]
     head += ["greedy, valid steps (final)"] if valid else []
     head += [f"Pass@{k} (T={eval_temperature:g})" for k in ks] + [
         f"Pass@{k.replace('-', '-s')}" for k in kss
     ]
+    head += [f"Pass@{k}, valid steps" for k in vks]
     head += ["examples trained", "valid rationales %", "minutes"]
     body = []
     for method, runs in results.items():
@@ -130,6 +141,7 @@ def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str
         cells += [spread([r["valid_accuracy"] for r in finals])] if valid else []
         cells += [spread([r["pass@k"][k] for r in finals]) for k in ks]
         cells += [spread([r["pass@k-s"][k] for r in finals]) for k in kss]
+        cells += [spread([r["valid_pass@k"][k] for r in finals]) for k in vks]
         trained = [sum(x["train_examples"] for x in rows[1:]) for rows in runs]
         cells.append(f"{statistics.fmean(trained):.0f}")
         kept_valid = [sum(x.get("kept_valid", 0) for x in rows[1:]) for rows in runs]
@@ -145,20 +157,52 @@ def table1(results: dict[str, list[list[dict]]], eval_temperature: float) -> str
     return table(head, body)
 
 
+def paired(results: dict[str, list[list[dict]]], metrics: dict, against: str) -> str:
+    """``against`` minus every other method on each of ``metrics`` (name -> value of the
+    final round's row), seed by seed: the mean difference, its 95% t-interval and the
+    paired t-test's p. Runs of one seed pair up: they share M, the rounds' problems (where
+    the budget is the same) and the evaluation set."""
+    from scipy import stats  # the benchmark's own dependency (the dev extra), not the loop's
+
+    body = []
+    for name, value in metrics.items():
+        mine = [value(rows[-1]) for rows in results[against]]
+        for method, runs in results.items():
+            other = [value(rows[-1]) for rows in runs]
+            if method == against or len(other) != len(mine):
+                continue
+            test = stats.ttest_rel(mine, other)
+            low, high = test.confidence_interval(0.95)
+            diff = statistics.fmean(a - b for a, b in zip(mine, other, strict=True))
+            interval = f"[{100 * low:+.1f}, {100 * high:+.1f}]"
+            body.append([name, method, f"{100 * diff:+.1f}", interval, f"{test.pvalue:.3f}"])
+    head = ["final round", f"{against} minus", "mean difference", "95% interval", "p (paired t)"]
+    return table(head, body)
+
+
+def rounds_mean(results: dict[str, list[list[dict]]], value) -> str:
+    """``value(row)`` per round for every method, mean over seeds (percent)."""
+    methods = list(results)
+    rounds = len(results[methods[0]][0])
+    body = [
+        [
+            n,
+            *(
+                f"{100 * statistics.fmean(value(rows[n]) for rows in results[m]):.1f}"
+                for m in methods
+            ),
+        ]
+        for n in range(rounds)
+    ]
+    return table(["round", *methods], body)
+
+
 def loop_minutes(results: dict[str, list[list[dict]]]) -> float:
     """The phases' own time (metrics' ``seconds``), summed over every run."""
     seconds = [
         sum(r["seconds"].values()) for runs in results.values() for rows in runs for r in rows
     ]
     return sum(seconds) / 60
-
-
-def per_round(results: dict[str, list[list[dict]]], key: str = "accuracy") -> str:
-    """Every method's held-out greedy ``key`` per round, on the first seed."""
-    methods = list(results)
-    rounds = len(results[methods[0]][0])
-    body = [[n, *(f"{100 * results[m][0][n][key]:.1f}" for m in methods)] for n in range(rounds)]
-    return table(["round", *methods], body)
 
 
 def choices(rows: list[dict]) -> str:
@@ -179,6 +223,43 @@ def choices(rows: list[dict]) -> str:
     return table(head, body)
 
 
+def followed(first: dict, eval_temperature: float) -> dict:
+    """What the per-round means and the paired comparison follow, name -> value of a
+    metrics row: greedy Pass@1 (and with valid steps), and Pass@k at the largest k (and with
+    valid steps), where the run measured them."""
+    metrics = {"greedy Pass@1": lambda r: r["accuracy"]}
+    if "valid_accuracy" in first:
+        metrics["greedy, every step valid"] = lambda r: r["valid_accuracy"]
+    for key, what in (
+        ("pass@k", f"Pass@{{k}} (T={eval_temperature:g})"),
+        ("valid_pass@k", "Pass@{k}, every step valid"),
+    ):
+        if first.get(key):
+            k = list(first[key])[-1]
+            metrics[what.format(k=k)] = lambda r, key=key, k=k: r[key][k]
+    return metrics
+
+
+def exploration_sections(
+    results: dict[str, list[list[dict]]], seeds: list[int], eval_temperature: float
+) -> str:
+    """Exploitation and exploration per round, mean over seeds (B-STaR's Fig. 2/3
+    quantities), and B-STaR against each other method seed by seed."""
+    metrics = followed(next(iter(results.values()))[0][0], eval_temperature)
+    text = ""
+    for name, value in metrics.items():
+        text += (
+            f"\n## Per round, mean over {len(seeds)} seeds: {name} (%)\n\n"
+            f"{rounds_mean(results, value)}\n"
+        )
+    if "bstar" in results and len(seeds) >= 2:
+        text += (
+            "\n## B-STaR against each method, paired by seed (points)\n\n"
+            f"{paired(results, metrics, 'bstar')}\n"
+        )
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=Path("configs/methods-expression.yaml"))
@@ -188,6 +269,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="samples per problem (not STaR)")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-methods"))
+    parser.add_argument(
+        "--results", help="results-RESULTS.md; default: the config's NAME (methods-NAME.yaml)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     results = {m: [run_one(args.config, m, s, args) for s in args.seeds] for m in args.methods}
@@ -197,6 +281,8 @@ def main() -> None:
         + ([f"--k {args.k}"] if args.k != parser.get_default("k") else [])
         + (["--methods", *args.methods] if args.methods != METHODS else [])
         + [f"--set {o}" for o in args.overrides]
+        + ([f"--out {args.out}"] if args.out != parser.get_default("out") else [])
+        + ([f"--results {args.results}"] if args.results else [])
     )
     text = (
         f"# Methods on `{config.task.name}`: measured\n\n"
@@ -206,22 +292,16 @@ def main() -> None:
         f"(this invocation: {(time.perf_counter() - started) / 60:.0f} min, finished runs "
         "reused). What the figures show, and the machine's load: benchmarks/README.md.\n\n"
         "## Final round (mean ± std over seeds, %), like B-STaR's Table 1\n\n"
-        f"{table1(results, config.eval.temperature)}\n\n"
-        f"## Per round, seed {args.seeds[0]}: Pass@1 (%)\n\n"
-        f"{per_round(results)}\n"
+        f"{table1(results, config.eval.temperature)}\n"
     )
-    if "valid_accuracy" in next(iter(results.values()))[0][0]:
-        text += (
-            f"\n## Per round, seed {args.seeds[0]}: greedy answers right with every step valid "
-            f"(%)\n\n{per_round(results, 'valid_accuracy')}\n"
-        )
+    text += exploration_sections(results, args.seeds, config.eval.temperature)
     for name, runs in results.items():
         if name.startswith("bstar"):
             text += (
                 f"\n## `{name}`, seed {args.seeds[0]}: the choices per round, like B-STaR's "
                 f"Table 2\n\n{choices(runs[0])}\n"
             )
-    (HERE / f"results-{config.task.name}.md").write_text(text)
+    (HERE / f"results-{args.results or bench_name(args.config)}.md").write_text(text)
     print(text)
 
 
