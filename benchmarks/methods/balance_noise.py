@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 
 from selftaught import bstar
+from selftaught.report import table
 from selftaught.store import SEARCH_SAMPLES, RunStore, read_jsonl
 from selftaught.tasks import build_task
 from selftaught.training_data import bstar_candidates
@@ -71,8 +72,6 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--versus", type=float, default=0.8)
     args = parser.parse_args()
-    from selftaught.report import table
-
     rows = [row for run in args.runs for row in round_rows(run, args.versus)]
     temps = RunStore(args.runs[0]).load_config().bstar.temperatures
     head = [
