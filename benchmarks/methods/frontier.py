@@ -50,11 +50,13 @@ def main() -> None:
         model, problems, phase="frontier", seed=0, temperature=args.temperature, num_samples=args.k
     )
     records = mark_valid(task, problems, records)
-    by_size: dict[str, list[tuple[int, int]]] = {}
+    counts = {p.id: [0, 0] for p in problems}  # (valid, correct) samples per problem
+    for r in records:
+        counts[r["problem_id"]][0] += r["valid"]
+        counts[r["problem_id"]][1] += r["correct"]
+    by_size: dict[str, list[list[int]]] = {}
     for p in problems:
-        mine = [r for r in records if r["problem_id"] == p.id]
-        counts = (sum(r["valid"] for r in mine), sum(r["correct"] for r in mine))
-        by_size.setdefault(p.bucket, []).append(counts)
+        by_size.setdefault(p.bucket, []).append(counts[p.id])
     k = args.k
     body = [
         [
