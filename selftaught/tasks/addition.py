@@ -15,7 +15,6 @@ model is still prompted with the exemplars, as the official code by default;
 
 from __future__ import annotations
 
-import copy
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,13 +151,6 @@ class AdditionTask(ScratchpadTask):
         prompt), then the question."""
         shown = "".join(self.format.exemplar(a, b, hint) for a, b in self.exemplars)
         return shown + self._question(problem, hint)
-
-    def without_exemplars(self) -> AdditionTask:
-        if not self.exemplars:
-            return self
-        bare = copy.copy(self)  # the same problems and stop strings
-        bare.exemplars = []
-        return bare
 
     def _question(self, problem: Problem, hint: bool) -> str:
         return self.format.prompt(*operands(problem.question), hint)

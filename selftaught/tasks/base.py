@@ -4,8 +4,9 @@ for process reward models. Pure: no model, no torch."""
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ class Task(ABC):
     # separator, at which a pretrained model starts the next exemplar of its own; the
     # sampler stops each row there and the text is cut there before anything reads it
     stop: tuple[str, ...] = ()
+    exemplars: Sequence = ()  # few-shot exemplars, each in the task's own form
     # what a task with few-shot exemplars does with them once training starts (task.*)
     train_exemplars: bool = False
     exemplars_after_training: bool = True
@@ -76,9 +78,12 @@ class Task(ABC):
         """The model's input; with ``hint`` the gold answer is shown (STaR rationalization)."""
 
     def without_exemplars(self) -> Task:
-        """The same task (problems, stops) prompting with the bare question; a task with
-        few-shot exemplars overrides it."""
-        return self
+        """The same task (problems, stops) prompting with the bare question."""
+        if not self.exemplars:
+            return self
+        bare = copy.copy(self)
+        bare.exemplars = []
+        return bare
 
     def for_trained_model(self) -> Task:
         """The task as a fine-tuned model is prompted: itself, or without its exemplars

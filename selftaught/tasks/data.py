@@ -19,7 +19,6 @@ exemplars unless ``task.exemplars_after_training: false`` (``Task.for_trained_mo
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from abc import abstractmethod
@@ -155,11 +154,9 @@ class DataTask(Task):
         return "".join(parts)
 
     def without_exemplars(self) -> DataTask:
-        if not self.exemplars:
-            return self
-        bare = copy.copy(self)  # the same problems, instruction and stop strings
-        bare.exemplars = []
-        bare._prefix = bare._render_prefix()
+        bare = super().without_exemplars()
+        if bare is not self:  # the instruction stays; the rendered exemplars go
+            bare._prefix = bare._render_prefix()
         return bare
 
     def hinted_question(self, problem: Problem) -> str:
