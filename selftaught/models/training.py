@@ -69,6 +69,7 @@ class HFTrainer:
     lora: LoraConfig | None = None
     micro_batches: int = 4
     gradient_checkpointing: bool = False
+    mixed_precision: str = "no"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> HFTrainer:
@@ -85,6 +86,7 @@ class HFTrainer:
             lora=m.lora,
             micro_batches=t.micro_batches,
             gradient_checkpointing=t.gradient_checkpointing,
+            mixed_precision=t.mixed_precision,
         )
 
     def fit(
@@ -181,19 +183,28 @@ class HFTrainer:
             # gradients are all-reduced once, after the last micro-batch
             last = i == len(groups) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                if sparse:
-                    part = completion_loss(model, input_ids, mask, labels, targets)
-                else:
-                    part = model(
-                        input_ids=input_ids,
-                        attention_mask=mask,
-                        labels=labels,
-                        num_items_in_batch=targets,
-                    ).loss
-                accelerator.backward(part)
+                with self._autocast(accelerator.device):
+                    if sparse:
+                        part = completion_loss(model, input_ids, mask, labels, targets)
+                    else:
+                        part = model(
+                            input_ids=input_ids,
+                            attention_mask=mask,
+                            labels=labels,
+                            num_items_in_batch=targets,
+                        ).loss
+                accelerator.backward(part)  # outside autocast, as torch recommends
             loss += part.detach()
             mask_sum += mask.sum()
         return loss, mask_sum
+
+    def _autocast(self, device: torch.device):
+        """Our own autocast rather than accelerate's ``mixed_precision``: accelerate's is
+        fixed once per process (its state is shared), and a run's phases, the benchmarks
+        and the tests train in one process."""
+        if self.mixed_precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
 
 def completion_loss(model, input_ids, mask, labels, num_items=None) -> torch.Tensor:

@@ -110,6 +110,29 @@ def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
+def test_mixed_precision_multiplies_in_bfloat16_and_keeps_float32_weights(
+    tiny, tmp_path, monkeypatch
+):
+    examples = [Example(f"Input:\n{i} + 1\nTarget:\n", f"{i + 1}") for i in range(1, 9)]
+    before = _loss(tiny, examples)
+    products, linear = set(), torch.nn.functional.linear
+
+    def recorded(*args, **kwargs):
+        out = linear(*args, **kwargs)
+        products.add(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "linear", recorded)
+    HFTrainer(batch_size=8, lr=1e-2, mixed_precision="bf16").fit(
+        tiny, examples, 40, tmp_path / "out", seed=0
+    )
+    monkeypatch.undo()
+    assert products == {torch.bfloat16}
+    weights = load_file(tmp_path / "out" / "model.safetensors")
+    assert {w.dtype for w in weights.values()} == {torch.float32}
+    assert _loss(tmp_path / "out", examples) < before / 2
+
+
 def test_fit_refuses_an_empty_training_set(tiny, tmp_path):
     with pytest.raises(TrainingError, match="no training examples"):
         HFTrainer().fit(tiny, [], 5, tmp_path / "out", seed=0)
@@ -156,10 +179,14 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
     with pytest.raises(TypeError):
         HFTrainer(8, 1e-2)
     config = RunConfig.model_validate(
-        {"train": {"batch_size": 4, "lr": 1e-4, "micro_batches": 2}, "model": {"dtype": "bfloat16"}}
+        {
+            "train": {"batch_size": 4, "lr": 1e-4, "micro_batches": 2, "mixed_precision": "bf16"},
+            "model": {"dtype": "bfloat16"},
+        }
     )
     trainer = HFTrainer.from_config(config)
     assert (trainer.batch_size, trainer.lr, trainer.micro_batches) == (4, 1e-4, 2)
+    assert trainer.mixed_precision == "bf16"
     assert trainer.dtype == "bfloat16" and trainer.chat_template and trainer.lora is None
 
 

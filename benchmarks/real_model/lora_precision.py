@@ -1,0 +1,129 @@
+"""A real-model LoRA train phase in float32, under bfloat16 autocast, and with the frozen
+base held in bfloat16, side by side.
+
+SmolLM2-135M-Instruct, LoRA r=16 (the adapter stays float32 every way: peft keeps it so),
+trained as configs/star-smollm2-addition.yaml trains (question, rationale and answer,
+batch 8, one micro-batch), from the same seed on the same batches, alternating rounds:
+
+    nice -n 10 python benchmarks/real_model/lora_precision.py [--steps 20] [--rounds 2]
+
+train_profile.py found the phase bound by float32 matrix products; a CPU with AVX512-BF16
+(or AMX) multiplies bfloat16 2-3x faster. ``train.mixed_precision: bf16`` multiplies in
+bfloat16 and keeps float32 weights (sampling unchanged); ``model.dtype: bfloat16`` holds
+the base in bfloat16 for sampling too.
+Whether it learns the same: the loss at each step, and every trained adapter's loss on
+held-out examples computed in float32. Writes lora_precision.json beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from selftaught.config import LoraConfig
+from selftaught.models.loading import load_model, load_tokenizer
+from selftaught.models.pretrained import resolve_model
+from selftaught.models.training import HFTrainer, collate, encode
+from selftaught.tasks.addition import AdditionTask
+from selftaught.tasks.base import Example
+
+HERE = Path(__file__).parent
+# (name, model.dtype, train.mixed_precision)
+WAYS = (
+    ("float32", "float32", "no"),
+    ("autocast bf16", "float32", "bf16"),
+    ("bfloat16 weights", "bfloat16", "no"),
+)
+
+
+def examples(task: AdditionTask, problems) -> list[Example]:
+    return [Example(task.train_prompt(p), task.reference(p)) for p in problems]
+
+
+def held_out_loss(adapter: Path, held_out: list[Example]) -> float:
+    """Mean completion-token loss of ``adapter`` merged onto the float32 base."""
+    model = load_model(adapter, "float32").eval()
+    tokenizer = load_tokenizer(adapter)
+    input_ids, labels, mask = collate(
+        [encode(tokenizer, e) for e in held_out], tokenizer.pad_token_id
+    )
+    with torch.no_grad():
+        return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss.item()
+
+
+def one_phase(base: Path, way: tuple, train: list[Example], held_out, steps: int) -> dict:
+    name, dtype, mixed_precision = way
+    trainer = HFTrainer(
+        batch_size=8,
+        lr=3e-4,
+        lora=LoraConfig(r=16, alpha=32, dropout=0.0),
+        micro_batches=1,
+        dtype=dtype,
+        mixed_precision=mixed_precision,
+    )
+    losses: list[float] = []
+    with tempfile.TemporaryDirectory() as out:
+        result = trainer.fit(
+            base, train, steps, Path(out), 0, progress=lambda _, loss: losses.append(loss)
+        )
+        held = held_out_loss(Path(out), held_out)
+    return {
+        "way": name,
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "seconds": round(result.seconds, 1),
+        "peak_rss_mb": round(result.peak_rss_mb or 0),
+        "losses": [round(x, 4) for x in losses],
+        "held_out_loss": round(held, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="print only; write no JSON")
+    args = parser.parse_args()
+    task = AdditionTask(1, 2, 64, 16, few_shot=8, format="columns")
+    train = examples(task, task.train_problems())
+    held_out = examples(task, task.eval_problems())
+    base = resolve_model("smollm2-135m-instruct")
+    load = os.getloadavg()
+    began = time.perf_counter()
+    rows = [
+        one_phase(base, way, train, held_out, args.steps)
+        for _ in range(args.rounds)
+        for way in WAYS
+    ]
+    best = {w: max(r["tokens_per_second"] for r in rows if r["way"] == w) for w, *_ in WAYS}
+    for r in rows:
+        print(
+            f"{r['way']:>16}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
+            f"{r['peak_rss_mb']} MB, last loss {r['losses'][-1]:.3f}, "
+            f"held-out loss {r['held_out_loss']:.3f}"
+        )
+    ratios = {w: round(best[w] / best["float32"], 2) for w in best}
+    print(f"tokens/s over float32's (best of {args.rounds} each): {ratios}")
+    if not args.quick:
+        record = {
+            "command": "python benchmarks/real_model/lora_precision.py "
+            f"--steps {args.steps} --rounds {args.rounds}",
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_before": [round(x, 2) for x in load],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+            "minutes": round((time.perf_counter() - began) / 60, 1),
+            "best_tokens_per_second": best,
+            "ratio_to_float32": ratios,
+            "rounds": rows,
+        }
+        (HERE / "lora_precision.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
