@@ -252,10 +252,12 @@ def exploration_sections(
             f"\n## Per round, mean over {len(seeds)} seeds: {name} (%)\n\n"
             f"{rounds_mean(results, value)}\n"
         )
-    if "bstar" in results and len(seeds) >= 2:
+    # B-STaR itself if it ran, else its first variant (bstar+rm against online-rft+rm)
+    reference = next((m for m in results if m.startswith("bstar")), None)
+    if reference and len(results) >= 2 and len(seeds) >= 2:
         text += (
-            "\n## B-STaR against each method, paired by seed (points)\n\n"
-            f"{paired(results, metrics, 'bstar')}\n"
+            f"\n## {reference} against each method, paired by seed (points)\n\n"
+            f"{paired(results, metrics, reference)}\n"
         )
     return text
 
