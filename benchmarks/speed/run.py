@@ -67,6 +67,14 @@ def matmul_peak(n: int, repeats: int, dtype: torch.dtype = torch.float32) -> flo
     return best
 
 
+def matmul_peaks(n: int, rounds: int) -> dict[torch.dtype, float]:
+    """The best of ``rounds`` measurements of each dtype's peak."""
+    return {
+        dtype: best([matmul_peak(n, 5, dtype) for _ in range(rounds)])
+        for dtype in (torch.float32, torch.bfloat16)
+    }
+
+
 # -- the model ---------------------------------------------------------------------------------
 def bench_model(work: Path, args, task: AdditionTask) -> Path:
     if args.model:
@@ -212,10 +220,7 @@ def main() -> None:
     load_before = os.getloadavg()
     began = time.perf_counter()
 
-    peaks = {
-        dtype: best([matmul_peak(args.peak_size, 5, dtype) for _ in range(args.rounds)])
-        for dtype in (torch.float32, torch.bfloat16)
-    }
+    peaks = matmul_peaks(args.peak_size, args.rounds)
     print(f"peaks: {_peaks(peaks)} ({args.peak_size}^2 matmul)", flush=True)
 
     task = AdditionTask(1, 5, train_size=args.prompts, seed=0)
@@ -277,10 +282,8 @@ def main() -> None:
 
     # again at the end, so that a load that eased mid-run cannot make MFU exceed what was
     # truly available (the peak is the best seen at either end)
-    for dtype in peaks:
-        peaks[dtype] = max(
-            peaks[dtype], best([matmul_peak(args.peak_size, 5, dtype) for _ in range(args.rounds)])
-        )
+    at_end = matmul_peaks(args.peak_size, args.rounds)
+    peaks = {dtype: max(peak, at_end[dtype]) for dtype, peak in peaks.items()}
     minutes = (time.perf_counter() - began) / 60
     load_after = os.getloadavg()
     text = results_markdown(
