@@ -284,6 +284,12 @@ class TrainConfig(_Strict):
         "torch.autocast (weights, optimizer and loss stay float32), as accelerate's "
         "mixed_precision; about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs",
     )
+    padding_free: bool = Field(
+        False,
+        description="each micro-batch as one row, its sequences end to end and attention "
+        "masked between them (TRL's padding_free): no padding, for attention over the whole "
+        "row; the same loss",
+    )
     max_grad_norm: float = Field(1.0, gt=0)
     num_processes: Count = Field(
         1,

@@ -14,6 +14,10 @@ A real model's vocabulary makes the logits the largest tensors of a step (49,152
 position for SmolLM2, against 576 for its hidden state), and only completion positions
 carry a loss, so for a large vocabulary only those positions' logits are computed
 (``completion_loss``).
+
+``padding_free`` puts each micro-batch's sequences end to end in one row, positions
+restarting at 0 for each: transformers reads the restarts as sequence boundaries and masks
+attention across them (TRL's ``padding_free``), so no position is padding.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class HFTrainer:
     micro_batches: int = 4
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"
+    padding_free: bool = False
 
     @classmethod
     def from_config(cls, config: RunConfig) -> HFTrainer:
@@ -87,6 +92,7 @@ class HFTrainer:
             micro_batches=t.micro_batches,
             gradient_checkpointing=t.gradient_checkpointing,
             mixed_precision=t.mixed_precision,
+            padding_free=t.padding_free,
         )
 
     def fit(
@@ -130,10 +136,10 @@ class HFTrainer:
         )
 
         def step_loss(prepared, share):
-            loss, mask_sum = self._accumulate(
+            loss, tokens = self._accumulate(
                 accelerator, prepared, share, tokenizer, parts, sparse
             )
-            return accelerator.reduce(loss, "mean"), accelerator.reduce(mask_sum, "sum")
+            return accelerator.reduce(loss, "mean"), accelerator.reduce(tokens, "sum")
 
         trained = train(
             accelerator,
@@ -175,28 +181,25 @@ class HFTrainer:
         if len(groups) > 1:
             targets = torch.tensor(completion_tokens(share), device=accelerator.device)
         loss = torch.zeros((), device=accelerator.device)
-        mask_sum = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
         for i, group in enumerate(groups):
-            input_ids, labels, mask = (
-                t.to(accelerator.device) for t in collate(group, tokenizer.pad_token_id)
-            )
+            inputs, labels = model_inputs(group, tokenizer.pad_token_id, self.padding_free)
+            inputs = {k: t.to(accelerator.device) for k, t in inputs.items()}
+            labels = labels.to(accelerator.device)
             # gradients are all-reduced once, after the last micro-batch
             last = i == len(groups) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
                 with self._autocast(accelerator.device):
                     if sparse:
-                        part = completion_loss(model, input_ids, mask, labels, targets)
+                        part = completion_loss(model, inputs, labels, targets)
                     else:
                         part = model(
-                            input_ids=input_ids,
-                            attention_mask=mask,
-                            labels=labels,
-                            num_items_in_batch=targets,
+                            **inputs, labels=labels, num_items_in_batch=targets, use_cache=False
                         ).loss
                 accelerator.backward(part)  # outside autocast, as torch recommends
             loss += part.detach()
-            mask_sum += mask.sum()
-        return loss, mask_sum
+            tokens += sum(len(ids) for ids, _ in group)
+        return loss, tokens
 
     def _autocast(self, device: torch.device):
         """Our own autocast rather than accelerate's ``mixed_precision``: accelerate's is
@@ -207,14 +210,14 @@ class HFTrainer:
         return contextlib.nullcontext()
 
 
-def completion_loss(model, input_ids, mask, labels, num_items=None) -> torch.Tensor:
+def completion_loss(model, inputs: dict, labels, num_items=None) -> torch.Tensor:
     """The causal LM loss of the model's own ``labels=`` path (mean over labelled tokens,
     or their sum over ``num_items``), computing logits only at the positions that predict
     a labelled token in some row: the prompt's logits, most of the full tensor when
-    prompts are long, are never made."""
+    prompts are long, are never made. ``inputs``: ``model_inputs``'s."""
     shifted = labels[:, 1:]
     keep = (shifted != IGNORE).any(dim=0).nonzero().squeeze(1)
-    logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits
+    logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
     targets = shifted[:, keep]
     total = F.cross_entropy(
         logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum"
@@ -303,6 +306,26 @@ def shuffled_batches(
         # there are fewer examples than one batch
         for b in range(0, max(len(order) - batch_size + 1, 1), batch_size):
             yield [encoded[i] for i in order[b : b + batch_size]]
+
+
+def model_inputs(batch, pad_id: int, padding_free: bool) -> tuple[dict, torch.Tensor]:
+    """The keyword arguments of a forward pass over ``batch``, and its labels: padded rows
+    and their attention mask, or one packed row and its positions."""
+    if padding_free:
+        input_ids, labels, positions = pack(batch)
+        return {"input_ids": input_ids, "position_ids": positions}, labels
+    input_ids, labels, mask = collate(batch, pad_id)
+    return {"input_ids": input_ids, "attention_mask": mask}, labels
+
+
+def pack(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``batch`` as one row: the sequences end to end, positions restarting at 0 for each,
+    and each sequence's first label ignored, as in a padded row, where the shift leaves it
+    nothing to predict (here the sequence before would predict it)."""
+    input_ids = [token for ids, _ in batch for token in ids]
+    labels = [label for _, labs in batch for label in [IGNORE, *labs[1:]]]
+    positions = [p for ids, _ in batch for p in range(len(ids))]
+    return tuple(torch.tensor([row], dtype=torch.long) for row in (input_ids, labels, positions))
 
 
 def collate(batch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -18,6 +18,8 @@ from selftaught.models.training import (
     enable_checkpointing,
     encode,
     micro_batches,
+    model_inputs,
+    pack,
     shuffled_batches,
 )
 from selftaught.tasks import Example
@@ -42,6 +44,14 @@ def test_collate_pads_right_and_masks_padding():
     assert input_ids.tolist() == [[5, 6, 7], [5, 0, 0]]
     assert labels.tolist() == [[IGNORE, 6, 7], [5, IGNORE, IGNORE]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_pack_puts_sequences_end_to_end_with_positions_restarting():
+    input_ids, labels, positions = pack([([5, 6, 7], [IGNORE, 6, 7]), ([8, 9], [8, 9])])
+    assert input_ids.tolist() == [[5, 6, 7, 8, 9]]
+    # 8 opens a sequence: nothing before it in that sequence predicts it
+    assert labels.tolist() == [[IGNORE, 6, 7, IGNORE, 9]]
+    assert positions.tolist() == [[0, 1, 2, 0, 1]]
 
 
 def test_batches_cover_every_example_each_epoch():
@@ -70,7 +80,8 @@ def test_completion_tokens_counts_labels_after_the_shift():
     assert completion_tokens(batch) == 3
 
 
-def test_micro_batches_give_the_gradient_of_one_padded_batch(tiny):
+@pytest.mark.parametrize("parts, padding_free", [(3, False), (1, True), (3, True)])
+def test_micro_batches_and_packing_give_the_gradient_of_one_padded_batch(tiny, parts, padding_free):
     from accelerate import Accelerator
 
     # lengths from 1 to 4 digits, so one padded batch is mostly padding
@@ -80,20 +91,21 @@ def test_micro_batches_give_the_gradient_of_one_padded_batch(tiny):
     ]
     tokenizer = load_tokenizer(tiny)
     batch = [encode(tokenizer, ex) for ex in examples]
-    losses, grads = {}, {}
-    for parts in (1, 3):
+    losses, grads = [], []
+    for trainer, n in ((HFTrainer(), 1), (HFTrainer(padding_free=padding_free), parts)):
         model = load_model(tiny, "float32")
         model.train()
-        loss, tokens = HFTrainer()._accumulate(Accelerator(), model, batch, tokenizer, parts)
+        loss, tokens = trainer._accumulate(Accelerator(), model, batch, tokenizer, n)
         assert int(tokens) == sum(len(ids) for ids, _ in batch)
-        losses[parts] = loss
-        grads[parts] = {name: p.grad for name, p in model.named_parameters()}
-    # the loss over the whole batch's completion tokens, not a mean of per-part means;
-    # compared as gradients, before an optimizer step (Adam turns a rounding difference in
-    # a near-zero gradient into a full step of either sign)
-    torch.testing.assert_close(losses[3], losses[1], rtol=1e-5, atol=0)
-    for name, grad in grads[1].items():
-        torch.testing.assert_close(grads[3][name], grad, rtol=1e-4, atol=1e-7, msg=name)
+        losses.append(loss)
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    # the loss over the whole batch's completion tokens, not a mean of per-part means, and
+    # no attention across packed sequences; compared as gradients, before an optimizer step
+    # (Adam turns a rounding difference in a near-zero gradient into a full step of either
+    # sign)
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=0)
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-7, msg=name)
 
 
 def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
@@ -180,13 +192,19 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
         HFTrainer(8, 1e-2)
     config = RunConfig.model_validate(
         {
-            "train": {"batch_size": 4, "lr": 1e-4, "micro_batches": 2, "mixed_precision": "bf16"},
+            "train": {
+                "batch_size": 4,
+                "lr": 1e-4,
+                "micro_batches": 2,
+                "mixed_precision": "bf16",
+                "padding_free": True,
+            },
             "model": {"dtype": "bfloat16"},
         }
     )
     trainer = HFTrainer.from_config(config)
     assert (trainer.batch_size, trainer.lr, trainer.micro_batches) == (4, 1e-4, 2)
-    assert trainer.mixed_precision == "bf16"
+    assert trainer.mixed_precision == "bf16" and trainer.padding_free
     assert trainer.dtype == "bfloat16" and trainer.chat_template and trainer.lora is None
 
 
@@ -257,7 +275,7 @@ def test_completion_loss_is_the_models_own_loss():
     """A large vocabulary's loss from completion positions only equals the full one."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from selftaught.models.training import IGNORE, collate, completion_loss
+    from selftaught.models.training import completion_loss
 
     torch.manual_seed(0)
     config = LlamaConfig(
@@ -277,9 +295,11 @@ def test_completion_loss_is_the_models_own_loss():
     ids, labels, mask = collate(batch, 0)
     for n in (None, torch.tensor(10)):
         full = model(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=n)
-        assert completion_loss(model, ids, mask, labels, n).item() == pytest.approx(
-            full.loss.item(), rel=1e-5
-        )
+        for padding_free in (False, True):
+            inputs, labels_in = model_inputs(batch, 0, padding_free)
+            assert completion_loss(model, inputs, labels_in, n).item() == pytest.approx(
+                full.loss.item(), rel=1e-5
+            )
 
 
 def test_gradient_checkpointing_trains_to_the_same_weights(tiny, tmp_path):
