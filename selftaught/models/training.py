@@ -136,9 +136,7 @@ class HFTrainer:
         )
 
         def step_loss(prepared, share):
-            loss, tokens = self._accumulate(
-                accelerator, prepared, share, tokenizer, parts, sparse
-            )
+            loss, tokens = self._accumulate(accelerator, prepared, share, tokenizer, parts, sparse)
             return accelerator.reduce(loss, "mean"), accelerator.reduce(tokens, "sum")
 
         trained = train(
@@ -183,9 +181,9 @@ class HFTrainer:
         loss = torch.zeros((), device=accelerator.device)
         tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
         for i, group in enumerate(groups):
-            inputs, labels = model_inputs(group, tokenizer.pad_token_id, self.padding_free)
-            inputs = {k: t.to(accelerator.device) for k, t in inputs.items()}
-            labels = labels.to(accelerator.device)
+            inputs, labels = model_inputs(
+                group, tokenizer.pad_token_id, self.padding_free, accelerator.device
+            )
             # gradients are all-reduced once, after the last micro-batch
             last = i == len(groups) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
@@ -193,9 +191,7 @@ class HFTrainer:
                     if sparse:
                         part = completion_loss(model, inputs, labels, targets)
                     else:
-                        part = model(
-                            **inputs, labels=labels, num_items_in_batch=targets, use_cache=False
-                        ).loss
+                        part = model(**inputs, labels=labels, num_items_in_batch=targets).loss
                 accelerator.backward(part)  # outside autocast, as torch recommends
             loss += part.detach()
             tokens += sum(len(ids) for ids, _ in group)
@@ -217,7 +213,7 @@ def completion_loss(model, inputs: dict, labels, num_items=None) -> torch.Tensor
     prompts are long, are never made. ``inputs``: ``model_inputs``'s."""
     shifted = labels[:, 1:]
     keep = (shifted != IGNORE).any(dim=0).nonzero().squeeze(1)
-    logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
+    logits = model(**inputs, logits_to_keep=keep).logits
     targets = shifted[:, keep]
     total = F.cross_entropy(
         logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum"
@@ -308,14 +304,21 @@ def shuffled_batches(
             yield [encoded[i] for i in order[b : b + batch_size]]
 
 
-def model_inputs(batch, pad_id: int, padding_free: bool) -> tuple[dict, torch.Tensor]:
-    """The keyword arguments of a forward pass over ``batch``, and its labels: padded rows
-    and their attention mask, or one packed row and its positions."""
+def model_inputs(
+    batch, pad_id: int, padding_free: bool, device: torch.device | str = "cpu"
+) -> tuple[dict, torch.Tensor]:
+    """The keyword arguments of a training forward pass over ``batch``, and its labels, on
+    ``device``: padded rows and their attention mask, or one packed row and its positions.
+    No KV cache: training never reads one, and with one transformers would not read the
+    packed row's restarting positions as sequence boundaries."""
     if padding_free:
         input_ids, labels, positions = pack(batch)
-        return {"input_ids": input_ids, "position_ids": positions}, labels
-    input_ids, labels, mask = collate(batch, pad_id)
-    return {"input_ids": input_ids, "attention_mask": mask}, labels
+        tensors = {"input_ids": input_ids, "position_ids": positions}
+    else:
+        input_ids, labels, mask = collate(batch, pad_id)
+        tensors = {"input_ids": input_ids, "attention_mask": mask}
+    inputs = {name: t.to(device) for name, t in tensors.items()}
+    return {**inputs, "use_cache": False}, labels.to(device)
 
 
 def pack(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
