@@ -189,7 +189,9 @@ OURS = {
     PADDING_FREE: {"padding_free": True},
     OURS_BF16: {"mixed_precision": "bf16"},
 }
+TRL_MATCHED = "TRL SFTTrainer, matched (fp32)"
 TRL_DEFAULTS = "TRL SFTTrainer, defaults (bf16, grad. checkpointing)"
+TRL = {TRL_MATCHED: True, TRL_DEFAULTS: False}  # row: settings matched to ours
 BF16_ROWS = (OURS_BF16, TRL_DEFAULTS)  # their MFU is over the bfloat16 peak
 
 
@@ -255,18 +257,13 @@ def main() -> None:
             agree = sum(index[p] == t for p, t in zip(single, single_text, strict=True))
             print(f"sampling round {r + 1}: " + _rates(sampling), flush=True)
 
-        training: dict[str, list[float]] = {name: [] for name in OURS}
-        training["TRL SFTTrainer, matched (fp32)"] = []
-        training[TRL_DEFAULTS] = []
+        training: dict[str, list[float]] = {name: [] for name in (*OURS, *TRL)}
         errors: dict[str, str] = {}
         for r in range(args.rounds):
             for name, settings in OURS.items():
                 tokens, seconds = ours_training(model, examples, args, work / "ours", **settings)
                 training[name].append(tokens / seconds)
-            for name, matched in (
-                ("TRL SFTTrainer, matched (fp32)", True),
-                (TRL_DEFAULTS, False),
-            ):
+            for name, matched in TRL.items():
                 try:
                     tokens, seconds = trl_training(model, examples, args, work / "trl", matched)
                     training[name].append(tokens / seconds)
@@ -408,7 +405,7 @@ def results_markdown(
         )
     plain_batches = best(sampling["plain, naive batches"])
     plain_single = best(sampling["plain, one prompt at a time"])
-    trl = best(training["TRL SFTTrainer, matched (fp32)"])
+    trl = best(training[TRL_MATCHED])
     lines += [
         "",
         "## Summary",
