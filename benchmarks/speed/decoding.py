@@ -4,15 +4,18 @@
     python benchmarks/speed/decoding.py --profile  # where ours spends its time
 
 The shipped built-in M, 256 addition prompts (1-5 digits) in one batch, greedy, 200 new
-tokens at most; four ways, alternating for 3 rounds, best round reported, and the greedy
+tokens at most; five ways, alternating for 3 rounds, best round reported, and the greedy
 text of every way checked equal to the first's:
 
 - ours: the growing KV cache (`samplers/kv_cache.py`), rows that ended leave once they
-  are a quarter of the batch (`hf.LEAVE_AT`);
-- transformers' `DynamicCache` (a concatenation per layer and step), rows leave at once;
-- the growing cache, rows leave at once (the cache copied at every end);
-- the previous sampler: `generate` with a static cache, every row to the longest's end
-  (what `HFSampler` still does on CUDA, where `generate` compiles it).
+  are a quarter of the batch (`hf.LEAVE_AT`), a step's attention as two batched products
+  (`samplers/decode_attention.py`);
+- the same with transformers' sdpa attention (torch's flash-attention CPU kernel);
+- and with transformers' `DynamicCache` (a concatenation per layer and step), rows
+  leaving at once;
+- the growing cache, rows leave at once (the cache copied at every end), sdpa;
+- the sampler before all of these: `generate` with a static cache, every row to the
+  longest's end, sdpa (what `HFSampler` still does on CUDA, where `generate` compiles it).
 """
 
 from __future__ import annotations
@@ -27,14 +30,23 @@ from transformers import DynamicCache
 
 from selftaught.models.base_model import SHIPPED
 from selftaught.samplers import hf
+from selftaught.samplers.decode_attention import NAME
 from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent
+
+
+def dynamic_cache(config) -> DynamicCache:
+    return DynamicCache(config=config)
+
+
+# name: (cache, LEAVE_AT, attention), or None for generate
 WAYS = {
-    "ours: growing cache, rows leave at 3/4": (hf.growing_cache, 0.75),
-    "DynamicCache, rows leave at once": (lambda config: DynamicCache(config=config), 1.0),
-    "growing cache, rows leave at once": (hf.growing_cache, 1.0),
-    "previous: generate, static cache": None,
+    "ours: growing cache, rows leave at 3/4, decode attention": (hf.growing_cache, 0.75, NAME),
+    "growing cache, rows leave at 3/4, sdpa": (hf.growing_cache, 0.75, "sdpa"),
+    "DynamicCache, rows leave at once, sdpa": (dynamic_cache, 1.0, "sdpa"),
+    "growing cache, rows leave at once, sdpa": (hf.growing_cache, 1.0, "sdpa"),
+    "first: generate, static cache, sdpa": None,
 }
 
 
@@ -60,8 +72,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, way in WAYS.items():
             sampler.rows_leave = way is not None
-            if way is not None:
-                hf.growing_cache, hf.LEAVE_AT = way
+            hf.growing_cache, hf.LEAVE_AT, attention = way or (hf.growing_cache, 1.0, "sdpa")
+            sampler.model.set_attn_implementation(attention)
             began = time.perf_counter()
             out, stats = sampler.generate(prompts, 1, 0.0, 0)
             rates[name].append(stats.tokens / (time.perf_counter() - began))

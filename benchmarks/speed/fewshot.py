@@ -10,9 +10,13 @@ and pass@k sample) on a quarter of the prompts, so both have as many rows. Side 
 alternating in each round, the same prompts, batches and `max_new_tokens`, every contender
 stopping a row at the task's stop string while it generates:
 
-- ours: `HFSampler` (the exemplars' KV cache computed once per batch and shared by its
-  rows; each row leaves the batch at its stop);
+- ours: `HFSampler` (the exemplars' KV cache computed once per batch and held once for
+  all its rows, `samplers/decode_attention.py`; each row leaves the batch at its stop);
+- ours with the exemplars' cache computed once but copied into every row's cache (the
+  sampler before the prefix was held apart);
 - ours without the shared prefix: the same sampler, every row prefilled in full;
+- ours with the model in bfloat16 (`model.dtype: bfloat16`; its MFU against the bfloat16
+  matmul peak);
 - plain `generate` as a user writes it: a left-padded batch, the default (dynamic) cache,
   `stop_strings`.
 
@@ -42,7 +46,9 @@ from selftaught.samplers.hf import HFSampler
 from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent
-OURS = "ours (shared prefix, rows leave at their stop)"
+OURS = "ours (shared prefix held once, rows leave at their stop)"
+COPIED = "ours, shared prefix copied into every row"
+BF16 = "ours in bfloat16 (`model.dtype: bfloat16`)"
 PLAIN = "plain `generate` (dynamic cache, stop_strings)"
 sys.path.insert(0, str(HERE))
 from run import matmul_peak  # noqa: E402  (the same peak as the built-in model's table)
@@ -86,6 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     began, load_before = time.perf_counter(), os.getloadavg()
     peak = matmul_peak(2048, 10)
+    peak_bf16 = matmul_peak(2048, 10, torch.bfloat16)
     path = resolve_model("smollm2-135m-instruct")
     task = AdditionTask(1, 2, args.prompts, 1, few_shot=8, format="columns", seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()][: args.prompts]
@@ -94,16 +101,22 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     prompt_tokens = sum(len(tokenizer(p)["input_ids"]) for p in prompts) / len(prompts)
     ours = HFSampler(path, args.batch_size, args.max_new_tokens, stop=task.stop)
+    ours_bf16 = HFSampler(
+        path, args.batch_size, args.max_new_tokens, stop=task.stop, dtype="bfloat16"
+    )
     shared = hf.shared_prefix_length([tokenizer(p)["input_ids"] for p in prompts])
 
-    def run_ours(asked, k, temperature, share):
+    def run_ours(asked, k, temperature, share=True, apart=True, sampler=ours):
         hf.SHARED_PREFIX_MIN = 64 if share else 1 << 30
-        out, stats = ours.generate(asked, k, temperature, seed=0)
+        sampler.prefix_apart = apart
+        out, stats = sampler.generate(asked, k, temperature, seed=0)
         return [g.text for gens in out for g in gens], stats.tokens
 
     contenders = {
-        OURS: lambda asked, k, t: run_ours(asked, k, t, True),
-        "ours, every row prefilled": lambda asked, k, t: run_ours(asked, k, t, False),
+        OURS: lambda asked, k, t: run_ours(asked, k, t),
+        COPIED: lambda asked, k, t: run_ours(asked, k, t, apart=False),
+        "ours, every row prefilled": lambda asked, k, t: run_ours(asked, k, t, share=False),
+        BF16: lambda asked, k, t: run_ours(asked, k, t, sampler=ours_bf16),
         PLAIN: lambda asked, k, t: plain_generate(
             model, tokenizer, asked, k, t, args.max_new_tokens, task.stop, args.batch_size
         ),
@@ -129,20 +142,24 @@ def main() -> None:
         for name, (tps, tokens, seconds) in best.items():
             rows_run = len(asked) * k
             work = rows_run * prompt_tokens + tokens
-            if name == OURS:  # the prefix once per batch, not per row
+            if name in (OURS, COPIED, BF16):  # the prefix once per batch, not per row
                 work -= (rows_run - math.ceil(rows_run / args.batch_size)) * shared
-            mfu = 100 * 2 * params * work / seconds / peak
+            mfu = 100 * 2 * params * work / seconds / (peak_bf16 if name == BF16 else peak)
             every = ", ".join(f"{r:,.0f}" for r in rounds[name])
             rows.append(
                 f"| {name} | {tps:,.0f} | {every} | {tokens:,} | {base / tps:.2f}x | {mfu:.1f}% |"
             )
-        ours_text, plain_text = texts[OURS], texts[PLAIN]
-        same = sum(a == b for a, b in zip(ours_text, plain_text, strict=True))
+
+        same = {
+            name: sum(a == b for a, b in zip(got, texts[PLAIN], strict=True))
+            for name, got in texts.items()
+        }
         what = "greedy" if temperature == 0 else f"K={k} at temperature {temperature}"
         tables.append(
             f"### {what}\n\n" + "\n".join(rows) + "\n\n"
-            + (f"Same greedy text from ours and plain `generate` on {same} of {len(asked)} "
-               "prompts.\n" if temperature == 0 else "")
+            + (f"Same greedy text as plain `generate` (float32) on {len(asked)} prompts: "
+               + ", ".join(f"{name}: {n}" for name, n in same.items() if name != PLAIN)
+               + ".\n" if temperature == 0 else "")
         )  # fmt: skip
     report = (
         "# Speed: a real model from a few-shot prompt, ours against plain `generate`\n\n"
@@ -155,7 +172,8 @@ def main() -> None:
         f"Model: SmolLM2-135M-Instruct ({params:,} parameters, float32). {len(prompts)} "
         f"prompts of {prompt_tokens:.0f} tokens on average, {shared} of them shared (8 "
         f"exemplars); batches of {args.batch_size}; max_new_tokens={args.max_new_tokens}; "
-        f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s. Best of {args.rounds} alternating "
+        f"matmul peak float32 {peak / 1e9:.1f}, bfloat16 {peak_bf16 / 1e9:.1f} GFLOP/s. Best of "
+        f"{args.rounds} alternating "
         "rounds.\n\n" + "\n".join(tables)
     )
     print(report)

@@ -2,7 +2,9 @@
 (factory.py) from the run's ``sampling`` config.
 
     base.py     Generation, SamplingStats, Progress, Sampler, EngineSampler
-    hf.py       HFSampler: transformers' generate, in this process
+    hf.py       HFSampler: a transformers model in this process, our decoding loop
+    kv_cache.py its KV cache, written in place
+    decode_attention.py  its attention for a decoding step on the CPU
     vllm.py     VLLMSampler: a vLLM engine, reloaded in place after training
     ray.py      RaySampler: prompts fanned out over the workers of a Ray cluster
     local.py    build_local_sampler: an hf or vllm sampler by name (the factory's, and

@@ -22,7 +22,8 @@ from transformers import StaticCache, TemperatureLogitsWarper, TopPLogitsWarper
 
 from selftaught.models.loading import load_model, load_tokenizer, render_prompt
 from selftaught.samplers.base import Generation, SamplingStats, cut_at_stop
-from selftaught.samplers.kv_cache import growing_cache
+from selftaught.samplers.decode_attention import NAME, SharedPrefix, use_decode_attention
+from selftaught.samplers.kv_cache import all_growing, growing_cache
 
 # rows that have ended leave the batch once no more than this share of it is still going
 LEAVE_AT = 0.75
@@ -49,6 +50,10 @@ class HFSampler:
         # rows leave the batch as they end (our loop) but on CUDA, where compiled
         # static-cache ``generate`` is faster still (_generate_static)
         self.rows_leave = device == "cpu"
+        if self.rows_leave:
+            use_decode_attention(self.model)
+        # a few-shot batch's exemplars held once for all its rows (decode_attention.py)
+        self.prefix_apart = self.model.config._attn_implementation == NAME
         self.tokenizer = load_tokenizer(model_path)
         self.chat_template = chat_template
         self.batch_size = batch_size
@@ -100,16 +105,16 @@ class HFSampler:
 
     def _inputs(self, ids: list[list[int]], static: bool):
         """The batch's token ids and attention mask, left-padded (the tokenizer's side for
-        generation: models/loading.py), and its KV cache: empty, or holding the rows'
-        shared prefix (``_after_shared_prefix``); for ``generate`` a static one, or None for
-        the static one it makes itself."""
+        generation: models/loading.py), its KV cache and the rows' shared prefix, where it
+        is held apart from the cache (else None): see ``_after_shared_prefix``. For
+        ``generate`` the cache is a static one, or None for the static one it makes."""
         shared = shared_prefix_length(ids)
         if shared >= SHARED_PREFIX_MIN:
             return self._after_shared_prefix(ids, shared, static)
         enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
         device = self.model.device
         cache = None if static else growing_cache(self.model.config)
-        return enc["input_ids"].to(device), enc["attention_mask"].to(device), cache
+        return enc["input_ids"].to(device), enc["attention_mask"].to(device), cache, None
 
     def _after_shared_prefix(self, ids: list[list[int]], shared: int, static: bool):
         """The rows' first ``shared`` tokens (the few-shot exemplars, or one prompt's K
@@ -117,15 +122,21 @@ class HFSampler:
         from; each row's rest follows, padded on its left, so row r reads
         [prefix | padding | its rest] at the positions it has in a left-padded batch
         (positions count unmasked tokens). Prefill was most of a few-shot batch's time:
-        a 400-token prompt for a 45-token rationale, recomputed per row."""
+        a 400-token prompt for a 45-token rationale, recomputed per row. Where
+        ``decode_attention`` runs, the prefix is not copied into the rows' cache but held
+        once beside it (``SharedPrefix``), and the rows' input is [padding | their rest]."""
         device, pad = self.model.device, self.tokenizer.pad_token_id
-        prefix = torch.tensor([ids[0][:shared]], device=device)
+        lead = ids[0][:shared]
         once = growing_cache(self.model.config)
-        self.model(input_ids=prefix, use_cache=True, logits_to_keep=1, **{self.cache_keyword: once})
+        run = {"use_cache": True, "logits_to_keep": 1, self.cache_keyword: once}
+        self.model(input_ids=torch.tensor([lead], device=device), **run)
         rests = [row[shared:] for row in ids]
         width = max(map(len, rests))
-        cache = once
-        if static:
+        cache, apart = once, None
+        # (not for sliding-window layers: every row's query sees all of a held prefix)
+        if self.prefix_apart and not static and all_growing(once):
+            cache, apart, lead = growing_cache(self.model.config), SharedPrefix.of(once), []
+        elif static:
             length = shared + width + self.max_new_tokens
             cache = StaticCache(config=self.model.config, max_cache_len=length)
             for index, layer in enumerate(once.layers):
@@ -133,9 +144,10 @@ class HFSampler:
                 cache.update(layer.keys.expand(rows), layer.values.expand(rows), index)
         else:
             cache.batch_repeat_interleave(len(ids))
-        input_ids = [[*ids[0][:shared], *[pad] * (width - len(r)), *r] for r in rests]
-        mask = [[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in rests]
-        return torch.tensor(input_ids, device=device), torch.tensor(mask, device=device), cache
+        input_ids = [[*lead, *[pad] * (width - len(r)), *r] for r in rests]
+        mask = [[1] * len(lead) + [0] * (width - len(r)) + [1] * len(r) for r in rests]
+        input_ids, mask = torch.tensor(input_ids, device=device), torch.tensor(mask, device=device)
+        return input_ids, mask, cache, apart
 
     def _decode(self, ids: list[list[int]], temperature: float) -> list[list[int]]:
         """Each row's new tokens, up to and including the one that ends it (an
@@ -143,9 +155,12 @@ class HFSampler:
         ended leave the batch, and the cache, once they are a quarter of it: the rest go
         on with fewer rows, so short rows stop costing compute (``generate`` steps every
         row until the longest ends); leaving at once would copy the cache at every end."""
-        input_ids, mask, cache = self._inputs(ids, static=False)
+        input_ids, mask, cache, prefix = self._inputs(ids, static=False)
         input_ids = input_ids[:, cache.get_seq_length() :]  # what the cache holds is run
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
+        apart = {}
+        if prefix is not None:
+            positions, apart = positions + prefix.length, {"shared_prefix": prefix}
         device = input_ids.device
         batch = torch.arange(len(ids), device=device)  # each cache row's row in ``ids``
         going = torch.ones(len(ids), dtype=torch.bool, device=device)
@@ -160,7 +175,12 @@ class HFSampler:
                 use_cache=True,
                 logits_to_keep=1,
                 **{self.cache_keyword: cache},
+                **apart,
             ).logits[:, -1, :]
+            if prefix is not None and prefix.reads < len(prefix.keys):
+                # this model's layers did not hand the prefix to attention: copy it instead
+                self.prefix_apart = False
+                return self._decode(ids, temperature)
             chosen = self._choose(new, logits, temperature)
             new = torch.cat([new, chosen[:, None]], dim=1)
             ended = going & self._ended(new, logits, eos, step == self.max_new_tokens - 1)
@@ -194,7 +214,7 @@ class HFSampler:
         """The same rows from ``generate`` with a static cache, which transformers compiles
         on CUDA (CUDA graphs: 2.3-2.4x the uncompiled step, benchmarks/speed/results-gpu.md);
         a graph needs fixed shapes, so rows cannot leave the batch there."""
-        input_ids, mask, cache = self._inputs(ids, static=True)
+        input_ids, mask, cache, _ = self._inputs(ids, static=True)
         sample = temperature > 0
         width = input_ids.shape[1]
         out = self.model.generate(

@@ -74,3 +74,7 @@ def growing_cache(config) -> DynamicCache:
     if all(type(layer) is DynamicLayer for layer in cache.layers):
         cache.layers = [GrowingLayer() for _ in cache.layers]
     return cache
+
+
+def all_growing(cache: DynamicCache) -> bool:
+    return all(isinstance(layer, GrowingLayer) for layer in cache.layers)

@@ -70,11 +70,15 @@ def test_a_stop_string_ends_the_row_while_generating(sampler):
 
 
 def test_greedy_rows_are_those_of_transformers_generate(sampler):
-    """The decoding loop is ours (rows leave the batch as they end); greedily it writes
-    what ``generate`` writes for each prompt."""
+    """The decoding loop and its attention are ours (rows leave the batch as they end);
+    greedily it writes what ``generate`` writes for each prompt, with transformers' own
+    attention (sdpa)."""
     import torch
 
-    tokenizer, model = sampler.tokenizer, sampler.model
+    from selftaught.models.loading import load_model
+
+    tokenizer, model = sampler.tokenizer, load_model(sampler.model.name_or_path)
+    assert model.config._attn_implementation == "sdpa" != sampler.model.config._attn_implementation
     ours, _ = sampler.generate(PROMPTS, 1, temperature=0.0, seed=0)
     for prompt, (gen,) in zip(PROMPTS, ours, strict=True):
         enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
@@ -134,6 +138,24 @@ def test_a_shared_prefix_run_once_gives_the_generations_of_a_padded_batch(sample
     plain, _ = sampler.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
     assert shared == plain
     assert len(calls) == 2  # batches of 3 rows: 2 of them, none since
+    assert sampler.prefix_apart  # held once beside the rows' cache (decode_attention.py)
+
+
+def test_a_model_that_does_not_hand_the_prefix_to_attention_gets_it_copied(sampler, monkeypatch):
+    """A held prefix reaches attention as a keyword argument of the model's forward; a
+    model that drops it is caught after its first pass, and its rows get the prefix
+    copied into their cache: the same generations."""
+    fresh = HFSampler(sampler.model.name_or_path, batch_size=3, max_new_tokens=12)
+    forward = type(fresh.model).forward
+
+    def dropping(model, *args, shared_prefix=None, **kwargs):
+        return forward(model, *args, **kwargs)
+
+    monkeypatch.setattr(type(fresh.model), "forward", dropping)
+    copied, _ = fresh.generate(FEW_SHOT, 2, temperature=0.0, seed=0)
+    assert not fresh.prefix_apart
+    monkeypatch.setattr(hf, "SHARED_PREFIX_MIN", 10**9)
+    assert copied == fresh.generate(FEW_SHOT, 2, temperature=0.0, seed=0)[0]
 
 
 @pytest.fixture(scope="module")
