@@ -16,6 +16,11 @@ text of every way checked equal to the first's:
 - the growing cache, rows leave at once (the cache copied at every end), sdpa;
 - the sampler before all of these: `generate` with a static cache, every row to the
   longest's end, sdpa (what `HFSampler` still does on CUDA, where `generate` compiles it).
+
+Then what bounds a step's attention: the bytes/s at which `bmm` multiplies one query per
+row and head by that row's cached keys (shapes of a mid-run step: 256 rows, 4 heads of
+32, 100 of 160 cached positions; 8 layers' worth of keys, so that they come from memory,
+not the 32 MB cache), in float32 and bfloat16, against the bytes/s of summing 1 GB.
 """
 
 from __future__ import annotations
@@ -34,6 +39,34 @@ from selftaught.samplers.decode_attention import NAME
 from selftaught.tasks import AdditionTask
 
 HERE = Path(__file__).parent
+
+
+def bytes_per_second(step, tensors, repeats: int = 20) -> float:
+    for x in tensors:  # warm
+        step(x)
+    began = time.perf_counter()
+    for _ in range(repeats):
+        for x in tensors:
+            step(x)
+    seconds = (time.perf_counter() - began) / repeats
+    return sum(x.numel() * x.element_size() for x in tensors) / seconds
+
+
+def attention_bandwidth() -> list[str]:
+    """Markdown lines: the products' bytes/s in float32 and bf16, and memory's."""
+    rows, heads, length, room, dim = 256, 4, 100, 160, 32
+    memory = torch.randn(2**28)  # 1 GB
+    lines = ["", "| what | GB/s |", "|---|---|"]
+    lines.append(
+        f"| summing 1 GB (float32) | {bytes_per_second(torch.sum, [memory], 5) / 1e9:.1f} |"
+    )
+    for dtype in (torch.float32, torch.bfloat16):
+        query = torch.randn(rows * heads, 1, dim, dtype=dtype)
+        buffers = [torch.randn(rows, heads, room, dim, dtype=dtype) for _ in range(8)]
+        keys = [b[:, :, :length].reshape(rows * heads, length, dim) for b in buffers]
+        rate = bytes_per_second(lambda k, q=query: torch.bmm(q, k.transpose(1, 2)), keys)
+        lines.append(f"| a step's query x keys, `bmm`, {dtype} | {rate / 1e9:.1f} |")
+    return lines
 
 
 def dynamic_cache(config) -> DynamicCache:
@@ -95,6 +128,7 @@ def main() -> None:
     for name, values in rates.items():
         rounds = ", ".join(f"{v:,.0f}" for v in values)
         lines.append(f"| {name} | {max(values):,.0f} | {rounds} | {ours / max(values):.2f}x |")
+    lines += ["", "## What bounds a step's attention", *attention_bandwidth()]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out != "-":
