@@ -15,8 +15,9 @@ one product per key head, and one softmax spans the prefix's scores and the row'
 
 Registered with transformers' attention interface, so the model's own layers call it,
 with the prefix as a keyword argument of the model's forward, which transformers hands
-to attention; any other call (prefill without a prefix, a GPU, another precision, a model
-with dropout, softcapping or sinks) goes to transformers' sdpa.
+to attention. Computed in float32 (a bf16 model's prefix too: bf16 ``bmm`` is slower on
+this CPU). Any other call (a prefill without a prefix, a bf16 step without one, a GPU, a
+model with dropout, softcapping or sinks) goes to transformers' sdpa.
 """
 
 from __future__ import annotations
