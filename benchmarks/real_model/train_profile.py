@@ -2,7 +2,10 @@
 trained as configs/star-smollm2-addition.yaml trains (question, rationale and answer,
 batch 8, one micro-batch), under torch's profiler.
 
-    nice -n 10 python benchmarks/real_model/train_profile.py [--steps 10]
+    nice -n 10 python benchmarks/real_model/train_profile.py [--steps 10] \
+        [--way "autocast bf16, padding-free"]
+
+(``--way``: one of lora_speed.py's ways, its HFTrainer settings over the config's.)
 
 Prints tokens/s (the train loop's own timing, profiler on) and the operators that take
 the most CPU time.
@@ -11,6 +14,7 @@ the most CPU time.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,15 +26,22 @@ from selftaught.models.training import HFTrainer
 from selftaught.tasks.addition import AdditionTask
 from selftaught.tasks.base import Example
 
+sys.path.insert(0, str(Path(__file__).parent))
+from lora_speed import WAYS  # noqa: E402  (the same settings as its table's rows)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--way", choices=WAYS, default="float32")
     args = parser.parse_args()
     task = AdditionTask(1, 2, 64, 4, few_shot=8, format="columns")
     examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
     trainer = HFTrainer(
-        batch_size=8, lr=3e-4, lora=LoraConfig(r=16, alpha=32, dropout=0.0), micro_batches=1
+        batch_size=8,
+        lr=3e-4,
+        lora=LoraConfig(r=16, alpha=32, dropout=0.0),
+        **{"micro_batches": 1, **WAYS[args.way]},
     )
     model = resolve_model("smollm2-135m-instruct")
     with tempfile.TemporaryDirectory() as out, torch.autograd.profiler.profile() as profile:

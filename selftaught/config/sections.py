@@ -290,6 +290,15 @@ class TrainConfig(_Strict):
         "masked between them (TRL's padding_free): no padding, for attention over the whole "
         "row; the same loss",
     )
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"] | None = (
+        Field(
+            None,
+            description="transformers' attention for the train phase (from_pretrained's "
+            "attn_implementation; unset: its default, sdpa where the model has it): eager's plain "
+            "products ran SmolLM2-135M's bf16 LoRA phase faster than sdpa's flash-attention "
+            "kernel on a CPU (benchmarks/real_model)",
+        )
+    )
     max_grad_norm: float = Field(1.0, gt=0)
     num_processes: Count = Field(
         1,

@@ -22,10 +22,13 @@ def adapter_base(path: str | Path) -> str:
     return json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
 
 
-def load_model(path: str | Path, dtype: str = "float32", quantize: str = "none") -> PreTrainedModel:
+def load_model(
+    path: str | Path, dtype: str = "float32", quantize: str = "none", attention: str | None = None
+) -> PreTrainedModel:
     """A causal LM ready to run; an adapter directory is loaded onto its base and merged,
     so sampling runs at the full model's speed. ``quantize`` (``4bit``, ``8bit``): the
-    weights held by bitsandbytes, for QLoRA training under an adapter."""
+    weights held by bitsandbytes, for QLoRA training under an adapter. ``attention``:
+    transformers' ``attn_implementation`` (None: its default)."""
     if is_adapter(path):
         from peft import PeftModel
 
@@ -39,7 +42,11 @@ def load_model(path: str | Path, dtype: str = "float32", quantize: str = "none")
         }
     # safetensors only: a pickle in an untrusted checkpoint would run code on load
     return AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=getattr(torch, dtype), use_safetensors=True, **extra
+        str(path),
+        dtype=getattr(torch, dtype),
+        attn_implementation=attention,
+        use_safetensors=True,
+        **extra,
     )
 
 

@@ -75,6 +75,7 @@ class HFTrainer:
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"
     padding_free: bool = False
+    attn_implementation: str | None = None
 
     @classmethod
     def from_config(cls, config: RunConfig) -> HFTrainer:
@@ -93,6 +94,7 @@ class HFTrainer:
             gradient_checkpointing=t.gradient_checkpointing,
             mixed_precision=t.mixed_precision,
             padding_free=t.padding_free,
+            attn_implementation=t.attn_implementation,
         )
 
     def fit(
@@ -116,7 +118,7 @@ class HFTrainer:
         torch.manual_seed(seed)
         accelerator = Accelerator()
         tokenizer = load_tokenizer(init_path)
-        model = load_trainable(init_path, self.dtype, self.lora)
+        model = load_trainable(init_path, self.dtype, self.lora, self.attn_implementation)
         if self.gradient_checkpointing:
             enable_checkpointing(model)
         model.train()
@@ -238,18 +240,19 @@ def completion_tokens(batch) -> int:
     return sum(1 for _, labels in batch for label in labels[1:] if label != IGNORE)
 
 
-def load_trainable(init_path, dtype: str, lora: LoraConfig | None):
-    """The model to train. With LoRA: a fresh adapter on a full model ("restart from M"
-    means exactly this), or the previous iteration's adapter, trainable again."""
+def load_trainable(init_path, dtype: str, lora: LoraConfig | None, attention: str | None = None):
+    """The model to train, its attention ``attention`` (transformers' attn_implementation).
+    With LoRA: a fresh adapter on a full model ("restart from M" means exactly this), or
+    the previous iteration's adapter, trainable again."""
     if lora is None:
         if is_adapter(init_path):
             raise TrainingError(f"{init_path} is a LoRA adapter, but model.lora is not set")
-        return load_model(init_path, dtype)
+        return load_model(init_path, dtype, attention=attention)
     from peft import LoraConfig as PeftLoraConfig
     from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
 
     def base_model(path):
-        model = load_model(path, dtype, lora.quantize)
+        model = load_model(path, dtype, lora.quantize, attention)
         if lora.quantize != "none":  # norms in float32, inputs that carry gradients
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         return model

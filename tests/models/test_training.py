@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from selftaught.config import RunConfig
+from selftaught.config import LoraConfig, RunConfig
 from selftaught.models.loading import load_model, load_tokenizer
 from selftaught.models.tiny import save_new_tiny
 from selftaught.models.train_loop import (
@@ -17,6 +17,7 @@ from selftaught.models.training import (
     completion_tokens,
     enable_checkpointing,
     encode,
+    load_trainable,
     micro_batches,
     model_inputs,
     pack,
@@ -80,8 +81,14 @@ def test_completion_tokens_counts_labels_after_the_shift():
     assert completion_tokens(batch) == 3
 
 
-@pytest.mark.parametrize("parts, padding_free", [(3, False), (1, True), (3, True)])
-def test_micro_batches_and_packing_give_the_gradient_of_one_padded_batch(tiny, parts, padding_free):
+@pytest.mark.parametrize(
+    "parts, padding_free, attention",
+    [(3, False, None), (1, True, None), (3, True, None), (1, True, "eager"), (3, False, "eager")],
+)
+def test_micro_batches_and_packing_give_the_gradient_of_one_padded_batch(
+    tiny, parts, padding_free, attention
+):
+    """Also with eager attention (``train.attn_implementation``) against sdpa's."""
     from accelerate import Accelerator
 
     # lengths from 1 to 4 digits, so one padded batch is mostly padding
@@ -92,8 +99,11 @@ def test_micro_batches_and_packing_give_the_gradient_of_one_padded_batch(tiny, p
     tokenizer = load_tokenizer(tiny)
     batch = [encode(tokenizer, ex) for ex in examples]
     losses, grads = [], []
-    for trainer, n in ((HFTrainer(), 1), (HFTrainer(padding_free=padding_free), parts)):
-        model = load_model(tiny, "float32")
+    for trainer, n in (
+        (HFTrainer(), 1),
+        (HFTrainer(padding_free=padding_free, attn_implementation=attention), parts),
+    ):
+        model = load_model(tiny, "float32", attention=trainer.attn_implementation)
         model.train()
         loss, tokens = trainer._accumulate(Accelerator(), model, batch, tokenizer, n)
         assert int(tokens) == sum(len(ids) for ids, _ in batch)
@@ -198,6 +208,7 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
                 "micro_batches": 2,
                 "mixed_precision": "bf16",
                 "padding_free": True,
+                "attn_implementation": "eager",
             },
             "model": {"dtype": "bfloat16"},
         }
@@ -205,6 +216,7 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
     trainer = HFTrainer.from_config(config)
     assert (trainer.batch_size, trainer.lr, trainer.micro_batches) == (4, 1e-4, 2)
     assert trainer.mixed_precision == "bf16" and trainer.padding_free
+    assert trainer.attn_implementation == "eager"
     assert trainer.dtype == "bfloat16" and trainer.chat_template and trainer.lora is None
 
 
@@ -316,3 +328,10 @@ def test_gradient_checkpointing_trains_to_the_same_weights(tiny, tmp_path):
     model = load_model(tiny, "float32")
     enable_checkpointing(model)
     assert all(layer.gradient_checkpointing for layer in model.model.layers)
+
+
+@pytest.mark.parametrize("lora", [None, LoraConfig(r=2, alpha=4)], ids=["full", "lora"])
+def test_the_trained_model_has_the_attention_asked_for(tiny, lora):
+    assert load_trainable(tiny, "float32", lora).config._attn_implementation == "sdpa"
+    model = load_trainable(tiny, "float32", lora, "eager")
+    assert model.config._attn_implementation == "eager"
