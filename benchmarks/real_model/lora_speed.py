@@ -51,6 +51,12 @@ WAYS = {
         "padding_free": True,
         "attn_implementation": "eager",
     },
+    "bfloat16 weights, autocast, padding-free, eager attention": {
+        "dtype": "bfloat16",
+        "mixed_precision": "bf16",
+        "padding_free": True,
+        "attn_implementation": "eager",
+    },
 }
 
 
@@ -110,7 +116,7 @@ def main() -> None:
     best = {w: max(r["tokens_per_second"] for r in rows if r["way"] == w) for w in WAYS}
     for r in rows:
         print(
-            f"{r['way']:>44}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
+            f"{r['way']:>57}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
             f"{r['peak_rss_mb']} MB, last loss {r['losses'][-1]:.3f}, "
             f"held-out loss {r['held_out_loss']:.3f}"
         )
