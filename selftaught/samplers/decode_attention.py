@@ -86,9 +86,8 @@ def decode_attention(
     )
 
 
-def is_plain(query, dropout=0.0, kwargs=None) -> bool:
+def is_plain(query, dropout: float, kwargs: dict) -> bool:
     """Attention that ``attend`` computes as sdpa does."""
-    kwargs = kwargs or {}
     return (
         query.device.type == "cpu"
         and not dropout
