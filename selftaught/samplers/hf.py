@@ -179,7 +179,7 @@ class HFSampler:
                 **{self.cache_keyword: cache},
                 **apart,
             ).logits[:, -1, :]
-            if prefix is not None and prefix.reads < len(prefix.keys):
+            if step == 0 and prefix is not None and prefix.reads < len(prefix.keys):
                 # this model's layers did not hand the prefix to attention: copy it instead
                 self.prefix_apart = False
                 return self._decode(ids, temperature)
