@@ -1,0 +1,81 @@
+"""The main command's STaR run at smaller training budgets: how few steps still teach it.
+
+    python benchmarks/star_addition/budget.py [--budgets 1:0 150:10 200:20 250:20 300:20]
+
+Runs `configs/star-addition.yaml` (3 iterations, method star) once per budget
+`STEPS:INCREMENT` (`train.steps`, `train.steps_increment`; everything else as the config),
+one after another in this process, and writes `results-budget.md` beside this file: the
+greedy held-out accuracy per digit count per iteration, and the seconds of the loop's
+phases. Training is most of the main command's time (benchmarks/speed/results.md); this
+measures what a smaller budget would cost in accuracy. `1:0` (one step, no more each
+iteration) leaves M as it is: what the phases other than training cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from run import table  # benchmarks/star_addition/run.py, beside this file
+
+from selftaught.config import load_config
+from selftaught.loop import run
+from selftaught.progress import Reporter
+
+HERE = Path(__file__).parent
+CONFIG = Path("configs/star-addition.yaml")
+
+
+def budget_run(steps: int, increment: int, out: Path) -> tuple[list[dict], float]:
+    config = load_config(CONFIG, [f"train.steps={steps}", f"train.steps_increment={increment}"])
+    start = time.perf_counter()
+    rows = run(config, out / f"steps-{steps}-{increment}", reporter=Reporter(quiet=True))
+    return rows, time.perf_counter() - start
+
+
+def summary_line(steps: int, increment: int, rows: list[dict], seconds: float) -> str:
+    phases = sum(sum(r["seconds"].values()) for r in rows)
+    train = sum(r["seconds"]["train"] for r in rows)
+    accuracies = " -> ".join(f"{100 * r['accuracy']:.1f}" for r in rows)
+    return (
+        f"| {steps}, +{increment} | {accuracies} | {100 * rows[-1]['accuracy']:.1f} | "
+        f"{phases:.0f} | {train:.0f} | {seconds:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--budgets", nargs="+", default=["1:0", "150:10", "200:20", "250:20", "300:20"]
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-star-budget"))
+    parser.add_argument("--results", type=Path, default=HERE / "results-budget.md")
+    args = parser.parse_args()
+    began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines, sections = [], []
+    for budget in args.budgets:
+        steps, increment = map(int, budget.split(":"))
+        rows, seconds = budget_run(steps, increment, args.out)
+        lines.append(summary_line(steps, increment, rows, seconds))
+        sections.append(f"### train.steps {steps}, steps_increment {increment}\n\n{table(rows)}\n")
+        print(lines[-1], flush=True)
+    command = "python benchmarks/star_addition/budget.py"
+    if args.budgets != parser.get_default("budgets"):
+        command += " --budgets " + " ".join(args.budgets)
+    args.results.write_text(
+        "# STaR on addition at smaller training budgets\n\n"
+        f"Command: `{command}`, started {began}.\n\n"
+        f"Config: `{CONFIG}` (3 iterations, one greedy sample per problem, rationalization), "
+        "with `train.steps` and `train.steps_increment` as given; the config's own budget is "
+        "300, +20. Greedy held-out accuracy (%), iteration 0 (M) first; seconds are the "
+        "loop's phases (sampling, rationalization, training, evaluation), and the run's "
+        "wall-clock in this process (the model cached, no install).\n\n"
+        "| budget (steps, increment) | overall accuracy by iteration | final | phases s | "
+        "train s | wall s |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
+        "## Per digit count\n\n" + "\n".join(sections)
+    )
+
+
+if __name__ == "__main__":
+    main()
