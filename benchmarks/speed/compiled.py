@@ -59,16 +59,16 @@ def graph_breaks(path: Path) -> str:
     model = load_model(path).train()
     train = dynamo.explain(model)(input_ids=ids, attention_mask=mask, labels=ids, use_cache=False)
     sampler = HFSampler(path)
-    cache = growing_cache(sampler.model.config)
+    cache = {sampler.cache_keyword: growing_cache(sampler.model.config)}
     with torch.inference_mode():
-        sampler.model(input_ids=ids, attention_mask=mask, use_cache=True, past_key_values=cache)
+        sampler.model(input_ids=ids, attention_mask=mask, use_cache=True, **cache)
         step = dynamo.explain(sampler.model)(
             input_ids=ids[:, :1],
             attention_mask=torch.ones(8, 121, dtype=torch.long),
             position_ids=torch.full((8, 1), 120),
             use_cache=True,
-            past_key_values=cache,
             logits_to_keep=1,
+            **cache,
         )
     return "; ".join(
         f"{what}: {e.graph_count} graph(s), {e.graph_break_count} graph break(s)"
