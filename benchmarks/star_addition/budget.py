@@ -8,7 +8,7 @@ one after another in this process, and writes `results-budget.md` beside this fi
 greedy held-out accuracy per digit count per iteration, and the seconds of the loop's
 phases. Training is most of the main command's time (benchmarks/speed/results.md); this
 measures what a smaller budget would cost in accuracy. `1:0` (one step, no more each
-iteration) leaves M as it is: what the phases other than training cost.
+iteration) leaves M all but unchanged: what the phases other than training cost.
 """
 
 from __future__ import annotations
