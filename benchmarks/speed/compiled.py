@@ -152,9 +152,7 @@ def train_profile(path: Path, examples, top: int = 8) -> list[str]:
     ]
 
 
-def train_rows(path: Path, steps: int, rounds: int) -> tuple[list[str], list[str]]:
-    task = AdditionTask(1, 5, train_size=256, seed=0)
-    examples = task.seed_examples(2048, task.sizes, 0.0, salt="speed-train")
+def train_rows(path: Path, examples, steps: int, rounds: int) -> list[str]:
     runs: dict[str, list[dict]] = {"as it is": [], "compiled": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
@@ -162,7 +160,7 @@ def train_rows(path: Path, steps: int, rounds: int) -> tuple[list[str], list[str
                 runs[name].append(fit(path, examples, steps, Path(tmp) / "out", name == "compiled"))
                 print(f"training round {r}: {name} {runs[name][-1]}", flush=True)
     best = {name: min(run["warm"] for run in done) for name, done in runs.items()}
-    rows = [
+    return [
         f"| {name} | "
         + ", ".join(f"{run['first']:.1f}" for run in done)
         + f" | {best[name]:.3f} | "
@@ -170,7 +168,6 @@ def train_rows(path: Path, steps: int, rounds: int) -> tuple[list[str], list[str
         + f" | {best['as it is'] / best[name]:.2f}x | {done[-1]['loss']:.5f} |"
         for name, done in runs.items()
     ]
-    return rows, train_profile(path, examples)
 
 
 def main() -> None:
@@ -184,8 +181,10 @@ def main() -> None:
     began = time.perf_counter()
     task = AdditionTask(1, 5, train_size=256, seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()]
+    examples = task.seed_examples(2048, task.sizes, 0.0, salt="speed-train")
     sample, same = sampling(path, prompts, args.rounds)
-    train, ops = train_rows(path, args.steps, args.rounds)
+    train = train_rows(path, examples, args.steps, args.rounds)
+    ops = train_profile(path, examples)
     graphs = graph_breaks(path)
     minutes = (time.perf_counter() - began) / 60
     args.out.write_text(
