@@ -5,7 +5,7 @@ layers that write each step's keys and values into a buffer with room to spare.
 38% of the built-in model's sampling time in a profile of 256 rows of ~100 tokens);
 ``StaticLayer`` never copies but hands attention its full length, so every step attends
 over the longest possible row. Here a step writes its position, and attention reads the
-filled part, a view.
+filled part, a view; the buffer is regrown when full.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 ROOM = 128  # positions allocated beyond what the first write needs; doubled when full
+# Attention reads each row-head's keys as one stretch of memory, and room left after it
+# breaks the stream: `bmm` reads the built-in model's keys at 12-15 GB/s with room for 4
+# or 60 positions after each row-head's, at 27-34 with room for 3 or none
+# (benchmarks/speed/results-decoding.md). Where this many bytes hold 2 positions or more,
+# the cache keeps only that much room and regrows (a copy) every few steps: for the
+# built-in model (3 positions of 32 floats) 1.17x the tokens/s of the roomy cache.
+TIGHT_ROOM_BYTES = 384
 
 
 class GrowingLayer(DynamicLayer):
@@ -34,14 +41,22 @@ class GrowingLayer(DynamicLayer):
         self._view()
         return self.keys, self.values
 
-    def _grow(self, key_states, value_states, end: int) -> None:
+    def capacity(self, end: int, position_bytes: int) -> int:
+        """Positions to allocate when ``end`` no longer fits, for keys of
+        ``position_bytes`` a position and head."""
+        tight = TIGHT_ROOM_BYTES // position_bytes
+        if tight >= 2:
+            return end + tight
         had = 0 if self.key_buffer is None else self.key_buffer.shape[-2]
-        capacity = max(end + ROOM, 2 * had)
+        return max(end + ROOM, 2 * had)
+
+    def _grow(self, key_states, value_states, end: int) -> None:
+        capacity = self.capacity(end, key_states.shape[-1] * key_states.element_size())
         keys, values = (
             states.new_empty((*states.shape[:-2], capacity, states.shape[-1]))
             for states in (key_states, value_states)
         )
-        if had:
+        if self.length:
             keys[..., : self.length, :] = self.keys
             values[..., : self.length, :] = self.values
         self.key_buffer, self.value_buffer = keys, values
