@@ -27,6 +27,7 @@ def test_a_growing_layer_holds_what_a_dynamic_layer_holds(dim):
     keys, values = both("update", torch.randn(6, 2, 1, dim), torch.randn(6, 2, 1, dim))
     assert torch.equal(ours.keys, theirs.keys) and torch.equal(ours.values, theirs.values)
     assert ours.get_seq_length() == theirs.get_seq_length() == 7 + ROOM + 6
+    assert ours.key_buffer.shape[-2] > ours.get_seq_length()  # room left: written in place
 
 
 def test_small_keys_keep_little_room_and_large_ones_double_it():
