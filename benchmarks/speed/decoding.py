@@ -84,11 +84,9 @@ def dynamic_cache(config) -> DynamicCache:
 
 class RoomyLayer(kv_cache.GrowingLayer):
     """The growing cache before 2026-11-28 17:30: room for 128 positions, doubled when full,
-    whatever the keys' size (``kv_cache.TIGHT_ROOM_BYTES``)."""
+    whatever the keys' size (no ``kv_cache.TIGHT_ROOM_BYTES``)."""
 
-    def capacity(self, end: int, position_bytes: int) -> int:
-        had = 0 if self.key_buffer is None else self.key_buffer.shape[-2]
-        return max(end + kv_cache.ROOM, 2 * had)
+    tight_room_bytes = 0
 
 
 def roomy_cache(config) -> DynamicCache:

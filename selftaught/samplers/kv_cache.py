@@ -30,6 +30,7 @@ class GrowingLayer(DynamicLayer):
     key_buffer: torch.Tensor | None = None
     value_buffer: torch.Tensor | None = None
     length = 0
+    tight_room_bytes = TIGHT_ROOM_BYTES
 
     def update(self, key_states, value_states, *args, **kwargs):
         end = self.length + key_states.shape[-2]
@@ -44,7 +45,7 @@ class GrowingLayer(DynamicLayer):
     def capacity(self, end: int, position_bytes: int) -> int:
         """Positions to allocate when ``end`` no longer fits, for keys of
         ``position_bytes`` a position and head."""
-        tight = TIGHT_ROOM_BYTES // position_bytes
+        tight = self.tight_room_bytes // position_bytes
         if tight >= 2:
             return end + tight
         had = 0 if self.key_buffer is None else self.key_buffer.shape[-2]
