@@ -4,12 +4,14 @@
     python benchmarks/speed/decoding.py --profile  # where ours spends its time
 
 The shipped built-in M, 256 addition prompts (1-5 digits) in one batch, greedy, 200 new
-tokens at most; six ways, alternating for 5 rounds, best round reported, and the greedy
+tokens at most; seven ways, alternating for 5 rounds, best round reported, and the greedy
 text of every way checked equal to the first's:
 
 - ours: the growing KV cache (`samplers/kv_cache.py`), rows that ended leave once they
-  are a quarter of the batch (`hf.LEAVE_AT`), a step's attention as two batched products
+  are a quarter of the batch (`hf.LEAVE_AT`) or with the cache's next regrowth (every 4
+  steps here: `kv_cache.regrows_next`), a step's attention as two batched products
   (`samplers/decode_attention.py`);
+- the same with rows leaving at a quarter only, as before `kv_cache.regrows_next`;
 - the same with the cache's room as it was before `kv_cache.TIGHT_ROOM_BYTES`: 128
   positions after each row-head's keys, doubled when full (for this model's keys the
   cache now keeps room for 3 and regrows every 4 steps);
@@ -90,14 +92,34 @@ class RoomyLayer(kv_cache.GrowingLayer):
 
 
 def roomy_cache(config) -> DynamicCache:
+    return layered_cache(config, RoomyLayer)
+
+
+class NeverFullLayer(kv_cache.GrowingLayer):
+    """Rows leave at ``LEAVE_AT`` only, as before ``kv_cache.regrows_next``: a layer that
+    never says the next step regrows it."""
+
+    full = False
+
+
+def leave_at_three_quarters_cache(config) -> DynamicCache:
+    return layered_cache(config, NeverFullLayer)
+
+
+def layered_cache(config, layer: type) -> DynamicCache:
     cache = kv_cache.growing_cache(config)  # (main() rebinds hf.growing_cache)
-    cache.layers = [RoomyLayer() for _ in cache.layers]
+    cache.layers = [layer() for _ in cache.layers]
     return cache
 
 
 # name: (cache, LEAVE_AT, attention), or None for generate
 WAYS = {
-    "ours: growing cache, rows leave at 3/4, decode attention": (hf.growing_cache, 0.75, NAME),
+    "ours: growing cache, rows leave at 3/4 or when it regrows, decode attention": (
+        hf.growing_cache,
+        0.75,
+        NAME,
+    ),
+    "the same, rows leave at 3/4 only": (leave_at_three_quarters_cache, 0.75, NAME),
     "the same with room for 128 positions, doubled when full": (roomy_cache, 0.75, NAME),
     "ours with sdpa": (hf.growing_cache, 0.75, "sdpa"),
     "DynamicCache, rows leave at once, sdpa": (dynamic_cache, 1.0, "sdpa"),

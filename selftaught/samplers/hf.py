@@ -8,7 +8,7 @@ question until ``max_new_tokens``. Rows that have ended leave the batch and its 
 which ``generate`` cannot do: there every row steps until the longest is done. On the
 CPU its attention is ``decode_attention``'s, which also holds a few-shot batch's shared
 prefix once for all rows. Measured against plain batched ``generate`` (benchmarks/speed):
-1.81-2.53x on the built-in model, 5.94-6.12x greedy and 5.14-5.20x at K=4 on SmolLM2-135M
+1.81-2.76x on the built-in model, 5.94-6.12x greedy and 5.14-5.20x at K=4 on SmolLM2-135M
 from a few-shot prompt. Greedy rows are ``generate``'s (a test); sampling applies its
 temperature and top-p warpers, then draws.
 """
@@ -25,9 +25,10 @@ from transformers import StaticCache, TemperatureLogitsWarper, TopPLogitsWarper
 from selftaught.models.loading import load_model, load_tokenizer, render_prompt
 from selftaught.samplers.base import Generation, SamplingStats, cut_at_stop
 from selftaught.samplers.decode_attention import NAME, SharedPrefix, use_decode_attention
-from selftaught.samplers.kv_cache import all_growing, growing_cache
+from selftaught.samplers.kv_cache import all_growing, growing_cache, regrows_next
 
-# rows that have ended leave the batch once no more than this share of it is still going
+# rows that have ended leave the batch once no more than this share of it is still going,
+# or whenever the cache is about to be copied anyway (kv_cache.regrows_next)
 LEAVE_AT = 0.75
 # from this many shared leading tokens on, a batch runs them once (_after_shared_prefix);
 # the built-in model's prompts share a few tokens at most, and keep the plain call
@@ -154,9 +155,11 @@ class HFSampler:
     def _decode(self, ids: list[list[int]], temperature: float) -> list[list[int]]:
         """Each row's new tokens, up to and including the one that ends it (an
         end-of-sequence id, or the token that completes a stop string). Rows that have
-        ended leave the batch, and the cache, once they are a quarter of it: the rest go
-        on with fewer rows, so short rows stop costing compute (``generate`` steps every
-        row until the longest ends); leaving at once would copy the cache at every end."""
+        ended leave the batch, and the cache, once they are a quarter of it, or sooner
+        where the next step copies the cache into larger buffers anyway (every 4 steps
+        for the built-in model), a copy that then drops them: the rest go on with fewer
+        rows, so short rows stop costing compute (``generate`` steps every row until the
+        longest ends); leaving at once would copy the cache at every end."""
         input_ids, mask, cache, prefix = self._inputs(ids, static=False)
         input_ids = input_ids[:, cache.get_seq_length() :]  # what the cache holds is run
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
@@ -192,7 +195,7 @@ class HFSampler:
             left = int(going.sum())
             if not left:
                 break
-            if left <= LEAVE_AT * len(going):
+            if left <= LEAVE_AT * len(going) or (left < len(going) and regrows_next(cache)):
                 keep = going.nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
                 batch, new, mask, chosen = batch[keep], new[keep], mask[keep], chosen[keep]

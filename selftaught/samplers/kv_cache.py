@@ -5,7 +5,8 @@ layers that write each step's keys and values into a buffer with room to spare.
 38% of the built-in model's sampling time in a profile of 256 rows of ~100 tokens);
 ``StaticLayer`` never copies but hands attention its full length, so every step attends
 over the longest possible row. Here a step writes its position, and attention reads the
-filled part, a view; the buffer is regrown when full.
+filled part, a view; the buffer is regrown when full. Rows dropped from a full layer ride
+along with that copy (``regrows_next``: the sampler drops ended rows then).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ class GrowingLayer(DynamicLayer):
 
     def update(self, key_states, value_states, *args, **kwargs):
         end = self.length + key_states.shape[-2]
-        if self.key_buffer is None or end > self.key_buffer.shape[-2]:
-            self._grow(key_states, value_states, end)
+        if self.key_buffer is None:
+            self._allocate(key_states, value_states, end)
+        elif end > self.key_buffer.shape[-2]:
+            self._regrow(end)
         self.key_buffer[..., self.length : end, :] = key_states
         self.value_buffer[..., self.length : end, :] = value_states
         self.length = end
@@ -51,17 +54,35 @@ class GrowingLayer(DynamicLayer):
         had = 0 if self.key_buffer is None else self.key_buffer.shape[-2]
         return max(end + ROOM, 2 * had)
 
-    def _grow(self, key_states, value_states, end: int) -> None:
+    @property
+    def full(self) -> bool:
+        """The next position written needs new buffers (a copy of the whole layer)."""
+        return self.key_buffer is not None and self.length == self.key_buffer.shape[-2]
+
+    def _allocate(self, key_states, value_states, end: int) -> None:
         capacity = self.capacity(end, key_states.shape[-1] * key_states.element_size())
-        keys, values = (
+        self.key_buffer, self.value_buffer = (
             states.new_empty((*states.shape[:-2], capacity, states.shape[-1]))
             for states in (key_states, value_states)
         )
-        if self.length:
-            keys[..., : self.length, :] = self.keys
-            values[..., : self.length, :] = self.values
-        self.key_buffer, self.value_buffer = keys, values
-        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self.dtype, self.device, self.is_initialized = key_states.dtype, key_states.device, True
+
+    def _regrow(self, end: int, rows: torch.Tensor | None = None) -> None:
+        """New buffers with room for ``end`` positions and more, holding what the old ones
+        held, of ``rows`` only where given: one copy regrows and drops rows at once."""
+        old = self.key_buffer
+        capacity = self.capacity(end, old.shape[-1] * old.element_size())
+        batch = len(old) if rows is None else len(rows)
+        moved = []
+        for held in (self.keys, self.values):
+            buffer = held.new_empty((batch, *held.shape[1:-2], capacity, held.shape[-1]))
+            into = buffer[..., : self.length, :]
+            if rows is None:
+                into.copy_(held)
+            else:  # writes through the strided view: no intermediate copy of the rows
+                torch.index_select(held, 0, rows, out=into)
+            moved.append(buffer)
+        self.key_buffer, self.value_buffer = moved
 
     def _view(self) -> None:
         self.keys = self.key_buffer[..., : self.length, :]
@@ -71,7 +92,10 @@ class GrowingLayer(DynamicLayer):
         return self.length
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.length:
+        if self.full:  # the next step would copy the layer anyway
+            self._regrow(self.length + 1, indices)
+            self._view()
+        elif self.length:
             self.key_buffer = self.key_buffer[indices]
             self.value_buffer = self.value_buffer[indices]
             self._view()
@@ -94,3 +118,9 @@ def growing_cache(config) -> DynamicCache:
 
 def all_growing(cache: DynamicCache) -> bool:
     return all(isinstance(layer, GrowingLayer) for layer in cache.layers)
+
+
+def regrows_next(cache: DynamicCache) -> bool:
+    """The next step copies every layer into new buffers: rows dropped now ride along
+    with that copy (``GrowingLayer.batch_select_indices``) instead of costing their own."""
+    return all(isinstance(layer, GrowingLayer) and layer.full for layer in cache.layers)

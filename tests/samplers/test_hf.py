@@ -89,13 +89,12 @@ def test_greedy_rows_are_those_of_transformers_generate(sampler):
         assert gen.tokens == len(row)
 
 
-def test_a_row_that_ends_leaves_the_batch(sampler, monkeypatch):
-    """Rows that ended leave once they are a quarter of the batch; in a batch of 4 every
-    end is, so each forward pass runs only rows still going: a row of n new tokens is in
-    n passes (its prefill and n - 1 steps), and the passes' rows add up to the tokens
-    generated, where ``generate`` would run every row until the longest ends."""
+def rows_per_forward(sampler, max_new_tokens: int, monkeypatch):
+    """PROMPTS generated greedily with a stop string that ends some rows early (a character
+    the model writes): the generations, their stats and the rows of each forward pass."""
     (free,), _ = sampler.generate([PROMPTS[1]], 1, 0.0, 0)
-    stopping = HFSampler(sampler.model.name_or_path, max_new_tokens=12, stop=(free[0].text[2],))
+    stop = (free[0].text[2],)
+    stopping = HFSampler(sampler.model.name_or_path, max_new_tokens=max_new_tokens, stop=stop)
     rows_run = []
     forward = type(stopping.model).forward
 
@@ -105,10 +104,30 @@ def test_a_row_that_ends_leaves_the_batch(sampler, monkeypatch):
 
     monkeypatch.setattr(type(stopping.model), "forward", counting)
     out, stats = stopping.generate(PROMPTS, 1, 0.0, 0)
+    return out, stats, rows_run
+
+
+def test_a_row_that_ends_leaves_the_batch(sampler, monkeypatch):
+    """Rows that ended leave once they are a quarter of the batch; in a batch of 4 every
+    end is, so each forward pass runs only rows still going: a row of n new tokens is in
+    n passes (its prefill and n - 1 steps), and the passes' rows add up to the tokens
+    generated, where ``generate`` would run every row until the longest ends."""
+    out, stats, rows_run = rows_per_forward(sampler, 12, monkeypatch)
     lengths = sorted(gens[0].tokens for gens in out)
     assert lengths[0] < lengths[-1]  # some rows end early, some go on
     assert sum(rows_run) == stats.tokens < len(PROMPTS) * lengths[-1]
     assert rows_run == sorted(rows_run, reverse=True)
+
+
+def test_rows_that_ended_leave_with_the_cache_s_next_copy(sampler, monkeypatch):
+    """Short of ``LEAVE_AT``'s share (here never), rows that ended still leave, at the step
+    before the cache regrows: the copy it makes then drops them (kv_cache.regrows_next)."""
+    monkeypatch.setattr(hf, "LEAVE_AT", 0.0)
+    out, stats, rows_run = rows_per_forward(sampler, 40, monkeypatch)
+    lengths = sorted(gens[0].tokens for gens in out)
+    assert lengths[0] < lengths[-1]
+    assert rows_run == sorted(rows_run, reverse=True) and rows_run[-1] < len(PROMPTS)
+    assert sum(rows_run) < len(PROMPTS) * lengths[-1]
 
 
 EXEMPLARS = "".join(f"Input:\n{a} + {a}\nTarget:\n{2 * a}\n\n" for a in range(1, 8))

@@ -43,6 +43,26 @@ def test_small_keys_keep_little_room_and_large_ones_double_it():
     assert layer.capacity(300 + ROOM + 1, 64 * 4) == 2 * (300 + ROOM)
 
 
+@pytest.mark.parametrize("steps", [3, 2], ids=["full: regrown", "room left"])
+def test_rows_dropped_when_full_ride_along_with_the_regrowth(steps):
+    """Dropping rows from a full layer (the next write would copy it into new buffers)
+    makes that copy, of the kept rows only, and the next write lands in place."""
+    ours, theirs = GrowingLayer(), DynamicLayer()
+    for layer in (ours, theirs):  # keys of 32 float32: room for 3 positions
+        torch.manual_seed(0)
+        layer.update(torch.randn(4, 2, 5, 32), torch.randn(4, 2, 5, 32))
+        for _ in range(steps):
+            layer.update(torch.randn(4, 2, 1, 32), torch.randn(4, 2, 1, 32))
+        layer.batch_select_indices(torch.tensor([0, 3]))
+    assert ours.full is False and ours.key_buffer.shape[0] == 2
+    assert ours.key_buffer.shape[-2] == (8 + 1 + 3 if steps == 3 else 5 + 3)
+    buffer = ours.key_buffer.data_ptr()
+    for layer in (ours, theirs):
+        layer.update(torch.ones(2, 2, 1, 32), torch.ones(2, 2, 1, 32))
+    assert ours.key_buffer.data_ptr() == buffer
+    assert torch.equal(ours.keys, theirs.keys) and torch.equal(ours.values, theirs.values)
+
+
 def test_the_cache_of_a_plain_decoder_grows_in_place(tmp_path):
     model = save_new_tiny(tmp_path / "tiny", 32, 2, 2, seed=0)
     from selftaught.models.loading import load_model
