@@ -3,7 +3,8 @@
     python benchmarks/star_addition/budget.py [--budgets 1:0 150:10 200:20 250:20 300:20]
 
 Runs `configs/star-addition.yaml` (3 iterations, method star) once per budget
-`STEPS:INCREMENT` (`train.steps`, `train.steps_increment`; everything else as the config),
+`STEPS:INCREMENT[:LR[:BATCH]]` (`train.steps`, `train.steps_increment` and, where given,
+`train.lr` and `train.batch_size`; everything else as the config),
 one after another in this process, and writes `results-budget.md` beside this file: the
 greedy held-out accuracy per digit count per iteration, and the seconds of the loop's
 phases. Training is most of the main command's time (benchmarks/speed/results.md); this
@@ -27,19 +28,33 @@ HERE = Path(__file__).parent
 CONFIG = Path("configs/star-addition.yaml")
 
 
-def budget_run(steps: int, increment: int, out: Path) -> tuple[list[dict], float]:
-    config = load_config(CONFIG, [f"train.steps={steps}", f"train.steps_increment={increment}"])
+def overrides(budget: str) -> list[str]:
+    """``STEPS:INCREMENT[:LR[:BATCH]]`` as config overrides."""
+    keys = ["train.steps", "train.steps_increment", "train.lr", "train.batch_size"]
+    values = budget.split(":")
+    return [f"{key}={value}" for key, value in zip(keys, values, strict=False)]
+
+
+def budget_run(budget: str, out: Path) -> tuple[list[dict], float]:
+    config = load_config(CONFIG, overrides(budget))
     start = time.perf_counter()
-    rows = run(config, out / f"steps-{steps}-{increment}", reporter=Reporter(quiet=True))
+    name = "steps-" + budget.replace(":", "-")
+    rows = run(config, out / name, reporter=Reporter(quiet=True))
     return rows, time.perf_counter() - start
 
 
-def summary_line(steps: int, increment: int, rows: list[dict], seconds: float) -> str:
+def label(budget: str) -> str:
+    steps, increment, *rest = budget.split(":")
+    named = (f"{k} {v}" for k, v in zip(("lr", "batch"), rest, strict=False))
+    return ", ".join([f"{steps}, +{increment}", *named])
+
+
+def summary_line(budget: str, rows: list[dict], seconds: float) -> str:
     phases = sum(sum(r["seconds"].values()) for r in rows)
     train = sum(r["seconds"]["train"] for r in rows)
     accuracies = " -> ".join(f"{100 * r['accuracy']:.1f}" for r in rows)
     return (
-        f"| {steps}, +{increment} | {accuracies} | {100 * rows[-1]['accuracy']:.1f} | "
+        f"| {label(budget)} | {accuracies} | {100 * rows[-1]['accuracy']:.1f} | "
         f"{phases:.0f} | {train:.0f} | {seconds:.0f} |"
     )
 
@@ -55,10 +70,9 @@ def main() -> None:
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines, sections = [], []
     for budget in args.budgets:
-        steps, increment = map(int, budget.split(":"))
-        rows, seconds = budget_run(steps, increment, args.out)
-        lines.append(summary_line(steps, increment, rows, seconds))
-        sections.append(f"### train.steps {steps}, steps_increment {increment}\n\n{table(rows)}\n")
+        rows, seconds = budget_run(budget, args.out)
+        lines.append(summary_line(budget, rows, seconds))
+        sections.append(f"### {', '.join(overrides(budget))}\n\n{table(rows)}\n")
         print(lines[-1], flush=True)
     command = "python benchmarks/star_addition/budget.py"
     if args.budgets != parser.get_default("budgets"):
@@ -67,12 +81,13 @@ def main() -> None:
         "# STaR on addition at smaller training budgets\n\n"
         f"Command: `{command}`, started {began}.\n\n"
         f"Config: `{CONFIG}` (3 iterations, one greedy sample per problem, rationalization), "
-        "with `train.steps` and `train.steps_increment` as given; the config's own budget is "
-        "300, +20. Greedy held-out accuracy (%), iteration 0 (M) first; seconds are the "
+        "with the settings each row gives (`train.steps`, `train.steps_increment`, and where "
+        "given `train.lr` and `train.batch_size`); the config's own: 300, +20, lr 2e-4, batch "
+        "32. Greedy held-out accuracy (%), iteration 0 (M) first; seconds are the "
         "loop's phases (sampling, rationalization, training, evaluation), and the run's "
         "wall-clock in this process (the model cached, no install).\n\n"
-        "| budget (steps, increment) | overall accuracy by iteration | final | phases s | "
-        "train s | wall s |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
+        "| budget (steps, increment[, lr, batch]) | overall accuracy by iteration | final | "
+        "phases s | train s | wall s |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
         "## Per digit count\n\n" + "\n".join(sections)
     )
 
