@@ -15,6 +15,7 @@ import typer
 from selftaught.config import ConfigError, apply_overrides, dump_config, load_config, resolve
 from selftaught.explain import explained as _explained
 from selftaught.explain import fail as _fail
+from selftaught.memory import keep_freed_memory
 
 app = typer.Typer(
     help="A language model teaches itself to reason: STaR, B-STaR and their family.",
@@ -264,6 +265,7 @@ def config(
 
 
 def main() -> None:
+    keep_freed_memory()
     app()
 
 

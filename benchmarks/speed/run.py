@@ -23,8 +23,11 @@ end-of-sequence token as M does. Side by side, as ratios:
     for the rows that multiply in bfloat16 (ours with `train.mixed_precision: bf16`, TRL's
     defaults).
 
-Each measurement is repeated `--rounds` times, alternating between the contenders so that
-the load of a shared machine falls on all alike; the best round of each counts.
+The process keeps the memory torch frees, as `selftaught` does
+(`memory.keep_freed_memory`), for every contender alike (`allocator.py` measures that
+setting itself). Each measurement is repeated `--rounds` times, alternating between the
+contenders so that the load of a shared machine falls on all alike; the best round of each
+counts.
 
 Needs TRL, installed without letting it replace torch: `pip install trl torch==2.13.0`
 (or whatever torch you have, pinned).
@@ -45,6 +48,7 @@ from pathlib import Path
 
 import torch
 
+from selftaught.memory import keep_freed_memory
 from selftaught.models.loading import load_model, load_tokenizer
 from selftaught.models.tiny import save_new_tiny
 from selftaught.models.training import HFTrainer
@@ -215,6 +219,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--peak-size", type=int, default=2048)
     args = parser.parse_args()
+    args.kept_memory = keep_freed_memory()
     if args.quick:
         args.warmup_steps, args.prompts, args.single = 20, 32, 8
         args.sample_batch, args.new_tokens, args.train_steps = 32, 48, 4
@@ -348,7 +353,9 @@ def results_markdown(
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} in {minutes:.1f} min on {cpu}, "
         f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
-        f"threads, Python {platform.python_version()}. Load average (1, 5, 15 min) before: "
+        f"threads, Python {platform.python_version()}"
+        + (", glibc keeping freed memory as `selftaught` does" if args.kept_memory else "")
+        + f". Load average (1, 5, 15 min) before: "
         f"{_load(loads[0])}; after: {_load(loads[1])}.",
         "",
         f"Model: {'`' + str(args.model) + '`' if args.model else 'the built-in architecture'} "

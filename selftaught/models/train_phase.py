@@ -22,6 +22,7 @@ import torch
 from accelerate import PartialState
 
 from selftaught.config import LoraConfig
+from selftaught.memory import keep_freed_memory
 from selftaught.models.train_loop import TrainingError, TrainResult
 from selftaught.models.training import HFTrainer
 from selftaught.tasks.base import Example
@@ -84,4 +85,5 @@ def run_spec(spec_path: Path) -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     run_spec(Path(sys.argv[1]))

@@ -27,6 +27,7 @@ import os
 import time
 from pathlib import Path
 
+from selftaught.memory import keep_freed_memory
 from selftaught.samplers.base import Generation, Progress, SamplingStats
 from selftaught.samplers.local import BACKENDS, build_local_sampler
 
@@ -35,6 +36,7 @@ class _Worker:
     """One Ray actor: a sampler that lives as long as the actor."""
 
     def __init__(self, backend: str, model_path: str, kwargs: dict):
+        keep_freed_memory()  # a process of its own, as the CLI's (memory.py)
         self.backend, self.kwargs = backend, kwargs
         self.sampler = build_local_sampler(backend, model_path, kwargs)
 
