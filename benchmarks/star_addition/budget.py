@@ -77,6 +77,8 @@ def main() -> None:
     command = "python benchmarks/star_addition/budget.py"
     if args.budgets != parser.get_default("budgets"):
         command += " --budgets " + " ".join(args.budgets)
+    if args.results != parser.get_default("results"):
+        command += f" --results {args.results}"
     args.results.write_text(
         "# STaR on addition at smaller training budgets\n\n"
         f"Command: `{command}`, started {began}.\n\n"
