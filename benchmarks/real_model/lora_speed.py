@@ -75,11 +75,15 @@ def held_out_loss(adapter: Path, held_out: list[Example]) -> float:
         return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss.item()
 
 
+def phase_trainer(way: str) -> HFTrainer:
+    """The config's LoRA train phase (r=16, batch 8, one micro-batch) with ``way``'s
+    settings over it."""
+    lora = LoraConfig(r=16, alpha=32, dropout=0.0)
+    return HFTrainer(batch_size=8, lr=3e-4, lora=lora, **{"micro_batches": 1, **WAYS[way]})
+
+
 def one_phase(base: Path, name: str, train: list[Example], held_out, steps: int) -> dict:
-    settings = {"micro_batches": 1, **WAYS[name]}
-    trainer = HFTrainer(
-        batch_size=8, lr=3e-4, lora=LoraConfig(r=16, alpha=32, dropout=0.0), **settings
-    )
+    trainer = phase_trainer(name)
     losses: list[float] = []
     with tempfile.TemporaryDirectory() as out:
         result = trainer.fit(

@@ -20,14 +20,11 @@ from pathlib import Path
 
 import torch
 
-from selftaught.config import LoraConfig
 from selftaught.models.pretrained import resolve_model
-from selftaught.models.training import HFTrainer
 from selftaught.tasks.addition import AdditionTask
-from selftaught.tasks.base import Example
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lora_speed import WAYS  # noqa: E402  (the same settings as its table's rows)
+from lora_speed import WAYS, examples, phase_trainer  # noqa: E402  (its table's settings)
 
 
 def main() -> None:
@@ -36,16 +33,11 @@ def main() -> None:
     parser.add_argument("--way", choices=WAYS, default="float32")
     args = parser.parse_args()
     task = AdditionTask(1, 2, 64, 4, few_shot=8, format="columns")
-    examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
-    trainer = HFTrainer(
-        batch_size=8,
-        lr=3e-4,
-        lora=LoraConfig(r=16, alpha=32, dropout=0.0),
-        **{"micro_batches": 1, **WAYS[args.way]},
-    )
+    train = examples(task, task.train_problems())
+    trainer = phase_trainer(args.way)
     model = resolve_model("smollm2-135m-instruct")
     with tempfile.TemporaryDirectory() as out, torch.autograd.profiler.profile() as profile:
-        result = trainer.fit(model, examples, args.steps, Path(out), 0)
+        result = trainer.fit(model, train, args.steps, Path(out), 0)
     print(
         f"{args.steps} steps of 8, {result.tokens // (args.steps * 8)} tokens an example: "
         f"{result.tokens_per_second:.0f} tokens/s with the profiler on"

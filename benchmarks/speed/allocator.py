@@ -31,21 +31,16 @@ WORKLOADS = (*(f"SmolLM2 LoRA phase, {way}" for way in LORA_WAYS), "M sampling",
 
 def lora_phase(way: str, steps: int) -> float:
     sys.path.insert(0, str(HERE.parent / "real_model"))
-    from lora_speed import WAYS
+    from lora_speed import examples, phase_trainer  # the same phase as its table's
 
-    from selftaught.config import LoraConfig
     from selftaught.models.pretrained import resolve_model
-    from selftaught.models.training import HFTrainer
     from selftaught.tasks.addition import AdditionTask
-    from selftaught.tasks.base import Example
 
     task = AdditionTask(1, 2, 64, 4, few_shot=8, format="columns")
-    examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
-    lora = LoraConfig(r=16, alpha=32, dropout=0.0)
-    trainer = HFTrainer(batch_size=8, lr=3e-4, lora=lora, **{"micro_batches": 1, **WAYS[way]})
+    train = examples(task, task.train_problems())
     with tempfile.TemporaryDirectory() as out:
         model = resolve_model("smollm2-135m-instruct")
-        return trainer.fit(model, examples, steps, Path(out), 0).tokens_per_second
+        return phase_trainer(way).fit(model, train, steps, Path(out), 0).tokens_per_second
 
 
 def shipped_m() -> Path:
