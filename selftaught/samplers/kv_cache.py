@@ -18,10 +18,11 @@ from transformers.cache_utils import DynamicLayer
 ROOM = 128  # positions allocated beyond what the first write needs; doubled when full
 # Attention reads each row-head's keys as one stretch of memory, and room left after it
 # breaks the stream: `bmm` reads the built-in model's keys at 12-15 GB/s with room for 4
-# or 60 positions after each row-head's, at 27-34 with room for 3 or none
+# or 60 positions after each row-head's, at 27-38 with room for 3 or none
 # (benchmarks/speed/results-decoding.md). Where this many bytes hold 2 positions or more,
 # the cache keeps only that much room and regrows (a copy) every few steps: for the
-# built-in model (3 positions of 32 floats) 1.17x the tokens/s of the roomy cache.
+# built-in model (3 positions of 32 floats) 1.17x and 1.40x the tokens/s of the roomy
+# cache in two runs of decoding.py.
 TIGHT_ROOM_BYTES = 384
 
 
