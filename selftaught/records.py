@@ -127,6 +127,8 @@ class TrainStats(PhaseStats):
     # peak resident memory of the training process during the phase, loading included
     # (the main process's under accelerate launch); None: not measured
     peak_rss_mb: float | None = None
+    # "bf16" or "no": train.mixed_precision as this machine resolved it ("auto" is per device)
+    mixed_precision: str = "no"
 
 
 @dataclass

@@ -43,19 +43,14 @@ def lora_phase(way: str, steps: int) -> float:
         return phase_trainer(way).fit(model, train, steps, Path(out), 0).tokens_per_second
 
 
-def shipped_m() -> Path:
-    from selftaught.models.base_model import SHIPPED
-
-    return next(p for p in SHIPPED.iterdir() if p.is_dir())
-
-
 def m_sampling() -> float:
+    from selftaught.models.base_model import shipped_path
     from selftaught.samplers.hf import HFSampler
     from selftaught.tasks import AdditionTask
 
     task = AdditionTask(1, 5, 256, 1, seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()]
-    sampler = HFSampler(shipped_m(), batch_size=256, max_new_tokens=200)
+    sampler = HFSampler(shipped_path(), batch_size=256, max_new_tokens=200)
     sampler.generate(prompts[:16], 1, 0.0, 0)
     began = time.perf_counter()
     _, stats = sampler.generate(prompts, 1, 0.0, 0)
@@ -63,6 +58,7 @@ def m_sampling() -> float:
 
 
 def m_training() -> float:
+    from selftaught.models.base_model import shipped_path
     from selftaught.models.training import HFTrainer
     from selftaught.tasks import AdditionTask
     from selftaught.tasks.base import Example
@@ -70,7 +66,7 @@ def m_training() -> float:
     task = AdditionTask(1, 5, 2048, 1, seed=0)
     examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
     with tempfile.TemporaryDirectory() as out:
-        return HFTrainer().fit(shipped_m(), examples, 40, Path(out), 0).tokens_per_second
+        return HFTrainer().fit(shipped_path(), examples, 40, Path(out), 0).tokens_per_second
 
 
 def worker(workload: str, keep: bool, lora_steps: int) -> None:

@@ -35,7 +35,7 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="induct
 import torch  # noqa: E402
 
 from selftaught.models import training  # noqa: E402
-from selftaught.models.base_model import SHIPPED  # noqa: E402
+from selftaught.models.base_model import shipped_path  # noqa: E402
 from selftaught.samplers.hf import HFSampler  # noqa: E402
 from selftaught.tasks import AdditionTask  # noqa: E402
 
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=HERE / "results-compiled.md")
     args = parser.parse_args()
-    path = next(p for p in SHIPPED.iterdir() if p.is_dir())
+    path = shipped_path()
     load, stamp = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     began = time.perf_counter()
     task = AdditionTask(1, 5, train_size=256, seed=0)

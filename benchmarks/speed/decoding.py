@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
-from selftaught.models.base_model import SHIPPED
+from selftaught.models.base_model import shipped_path
 from selftaught.samplers import hf, kv_cache
 from selftaught.samplers.decode_attention import NAME
 from selftaught.tasks import AdditionTask
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile ours once, print")
     args = parser.parse_args()
     load = os.getloadavg()
-    path = next(p for p in SHIPPED.iterdir() if p.is_dir())
+    path = shipped_path()
     task = AdditionTask(1, 5, 256, 1, seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()]
     sampler = hf.HFSampler(path, batch_size=256, max_new_tokens=200)

@@ -278,11 +278,14 @@ class TrainConfig(_Strict):
         description="keep each layer's input only and recompute the rest in the backward "
         "pass: activation memory of about one layer, not all, for about a third more compute",
     )
-    mixed_precision: Literal["no", "bf16"] = Field(
+    mixed_precision: Literal["no", "bf16", "auto"] = Field(
         "no",
         description="bf16: the forward pass's matrix products in bfloat16 under "
         "torch.autocast (weights, optimizer and loss stay float32), as accelerate's "
-        "mixed_precision; about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs",
+        "mixed_precision; auto: bf16 where the device multiplies bfloat16 in hardware (a "
+        "CPU with AVX512-BF16 or AMX, a GPU that supports it), else no. On a CPU, with "
+        "attn_implementation: eager (sdpa's bf16 backward is slow there): 1.4-1.6x the "
+        "built-in model's float32 tokens/s, 1.6-1.85x SmolLM2-135M's LoRA phase's",
     )
     padding_free: bool = Field(
         False,

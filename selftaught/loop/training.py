@@ -45,6 +45,7 @@ def train(ctx: RunContext, n: int) -> None:
         init_checksum=weights_checksum(init),
         seed=seed,
         peak_rss_mb=result.peak_rss_mb,
+        mixed_precision=result.mixed_precision,
     )
     store.complete(n, "train", stats.to_json())
 

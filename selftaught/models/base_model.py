@@ -92,6 +92,11 @@ def base_model_path(
     return path
 
 
+def shipped_path() -> Path:
+    """The checkpoint of M that ships with the package: the main command's."""
+    return next(p for p in sorted(SHIPPED.iterdir()) if p.is_dir())
+
+
 def install_shipped(shipped: Path, path: Path, reporter: Reporter) -> None:
     record = json.loads((shipped / RECORD).read_text())
     reporter.line(

@@ -32,6 +32,7 @@ class TrainResult:
     seconds: float
     loss: float  # mean loss of the last 10% of steps
     peak_rss_mb: float | None = None  # the process's peak memory while training (memory.py)
+    mixed_precision: str = "no"  # what the products ran in: "bf16" (autocast) or "no"
 
     @property
     def tokens_per_second(self) -> float:

@@ -44,6 +44,7 @@ from selftaught.models.loading import (
     load_tokenizer,
     render_prompt,
 )
+from selftaught.models.precision import native_bf16, resolve_mixed_precision
 from selftaught.models.train_loop import (
     OPTIMIZER_FILE,
     StepProgress,
@@ -125,6 +126,7 @@ class HFTrainer:
         sparse = model.get_output_embeddings().weight.shape[0] >= SPARSE_LOGITS_VOCAB
         encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
         start = schedule[0] if schedule else 0
+        precision = resolve_mixed_precision(self.mixed_precision, native_bf16(accelerator.device))
         rank, world = accelerator.process_index, accelerator.num_processes
         # every process draws the same global batch and trains on its own share of it,
         # so N processes see the data one process would (gradients are averaged)
@@ -138,7 +140,9 @@ class HFTrainer:
         )
 
         def step_loss(prepared, share):
-            loss, tokens = self._accumulate(accelerator, prepared, share, tokenizer, parts, sparse)
+            loss, tokens = self._accumulate(
+                accelerator, prepared, share, tokenizer, parts, sparse, precision
+            )
             return accelerator.reduce(loss, "mean"), accelerator.reduce(tokens, "sum")
 
         trained = train(
@@ -169,9 +173,12 @@ class HFTrainer:
             )
         accelerator.wait_for_everyone()
         trained.result.peak_rss_mb = peak_rss_mb()
+        trained.result.mixed_precision = precision
         return trained.result
 
-    def _accumulate(self, accelerator, model, share, tokenizer, parts: int, sparse: bool = False):
+    def _accumulate(
+        self, accelerator, model, share, tokenizer, parts: int, sparse=False, precision="no"
+    ):
         """Forward and backward over ``share`` in length-sorted micro-batches; returns the
         share's mean completion-token loss (detached) and its count of real tokens."""
         groups = micro_batches(share, parts)
@@ -189,7 +196,7 @@ class HFTrainer:
             # gradients are all-reduced once, after the last micro-batch
             last = i == len(groups) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                with self._autocast(accelerator.device):
+                with autocast(precision, accelerator.device):
                     if sparse:
                         part = completion_loss(model, inputs, labels, targets)
                     else:
@@ -199,13 +206,14 @@ class HFTrainer:
             tokens += sum(len(ids) for ids, _ in group)
         return loss, tokens
 
-    def _autocast(self, device: torch.device):
-        """Our own autocast rather than accelerate's ``mixed_precision``: accelerate's is
-        fixed once per process (its state is shared), and a run's phases, the benchmarks
-        and the tests train in one process."""
-        if self.mixed_precision == "bf16":
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+
+def autocast(precision: str, device: torch.device):
+    """Our own autocast rather than accelerate's ``mixed_precision``: accelerate's is fixed
+    once per process (its state is shared), and a run's phases, the benchmarks and the
+    tests train in one process. ``precision``: ``resolve_mixed_precision``'s."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def completion_loss(model, inputs: dict, labels, num_items=None) -> torch.Tensor:

@@ -27,6 +27,7 @@ def test_the_shipped_model_is_the_default_configs_m():
         "the default config's base model M changed: rebuild the shipped one with "
         "`bash scripts/ship_base_model.sh`"
     )
+    assert base_model.shipped_path() == SHIPPED / shipped[0]
     record = json.loads((SHIPPED / shipped[0] / RECORD).read_text())
     assert record["spec"] == base_spec(default)
     assert record["result"]["steps"] == default.base.steps

@@ -133,23 +133,16 @@ def test_fit_lowers_the_loss_and_saves_safetensors(tiny, tmp_path):
 
 
 def test_mixed_precision_multiplies_in_bfloat16_and_keeps_float32_weights(
-    tiny, tmp_path, monkeypatch
+    tiny, tmp_path, monkeypatch, product_dtypes
 ):
     examples = [Example(f"Input:\n{i} + 1\nTarget:\n", f"{i + 1}") for i in range(1, 9)]
     before = _loss(tiny, examples)
-    products, linear = set(), torch.nn.functional.linear
-
-    def recorded(*args, **kwargs):
-        out = linear(*args, **kwargs)
-        products.add(out.dtype)
-        return out
-
-    monkeypatch.setattr(torch.nn.functional, "linear", recorded)
+    product_dtypes.clear()  # _loss's own
     HFTrainer(batch_size=8, lr=1e-2, mixed_precision="bf16").fit(
         tiny, examples, 40, tmp_path / "out", seed=0
     )
     monkeypatch.undo()
-    assert products == {torch.bfloat16}
+    assert product_dtypes == {torch.bfloat16}
     weights = load_file(tmp_path / "out" / "model.safetensors")
     assert {w.dtype for w in weights.values()} == {torch.float32}
     assert _loss(tmp_path / "out", examples) < before / 2
