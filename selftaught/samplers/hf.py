@@ -8,7 +8,7 @@ question until ``max_new_tokens``. Rows that have ended leave the batch and its 
 which ``generate`` cannot do: there every row steps until the longest is done. On the
 CPU its attention is ``decode_attention``'s, which also holds a few-shot batch's shared
 prefix once for all rows. Measured against plain batched ``generate`` (benchmarks/speed):
-1.81-2.76x on the built-in model, 5.94-6.12x greedy and 5.14-5.20x at K=4 on SmolLM2-135M
+1.81-2.76x on the built-in model, 5.65-6.12x greedy and 4.86-5.20x at K=4 on SmolLM2-135M
 from a few-shot prompt. Greedy rows are ``generate``'s (a test); sampling applies its
 temperature and top-p warpers, then draws.
 """
