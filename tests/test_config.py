@@ -178,3 +178,13 @@ def test_a_gguf_file_is_the_model_and_has_no_base():
     assert resolve(yaml.safe_load(dump_config(config))) == config  # stored, read back
     with pytest.raises(ConfigError, match="two models"):
         load_config(None, ["model.gguf_file=my/model.gguf", "model.name_or_path=gpt2"])
+
+
+def test_an_unquoted_no_is_mixed_precision_s_no():
+    """YAML reads `no` as false, in a file and in --set alike."""
+    raw = apply_overrides({}, ["train.mixed_precision=no"])
+    assert raw["train"]["mixed_precision"] is False
+    assert resolve(raw).train.mixed_precision == "no"
+    assert resolve({"train": {"mixed_precision": "auto"}}).train.mixed_precision == "auto"
+    with pytest.raises(ConfigError, match="train.mixed_precision: .*'no', 'bf16' or 'auto'"):
+        resolve({"train": {"mixed_precision": True}})

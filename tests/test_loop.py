@@ -101,7 +101,7 @@ def test_every_iteration_trains_from_the_base_model(finished_run):
     store = RunStore(out)
     for n in (1, 2):
         assert store.stats(n)["train"]["init_checksum"] == base
-        assert store.stats(n)["train"]["mixed_precision"] == "no"  # as resolved here
+        assert store.stats(n)["train"]["mixed_precision"] == "no"  # the toy config's default
     assert weights_checksum(store.model_dir(1)) != base
 
 

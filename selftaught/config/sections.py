@@ -284,8 +284,9 @@ class TrainConfig(_Strict):
         "torch.autocast (weights, optimizer and loss stay float32), as accelerate's "
         "mixed_precision; auto: bf16 where the device multiplies bfloat16 in hardware (a "
         "CPU with AVX512-BF16 or AMX, a GPU that supports it), else no. On a CPU, with "
-        "attn_implementation: eager (sdpa's bf16 backward is slow there): 1.4-1.6x the "
-        "built-in model's float32 tokens/s, 1.6-1.85x SmolLM2-135M's LoRA phase's",
+        "attn_implementation: eager (sdpa's bf16 backward is slow there): 1.22x the "
+        "built-in model's float32 tokens/s, and with padding_free 1.61-1.85x SmolLM2-135M's "
+        "LoRA phase's (benchmarks/speed, benchmarks/real_model)",
     )
     padding_free: bool = Field(
         False,
@@ -312,6 +313,12 @@ class TrainConfig(_Strict):
     accelerate_config: str | None = Field(
         None, description="an accelerate config file (DDP, DeepSpeed, FSDP); set: launched"
     )
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _unquoted_no(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``no`` (in a file or ``--set``) as false."""
+        return "no" if value is False else value
 
     @model_validator(mode="after")
     def _continuous(self) -> TrainConfig:

@@ -1,8 +1,8 @@
 """Which precision a train phase multiplies in: ``train.mixed_precision`` resolved for the
-device at hand. ``auto`` takes bfloat16 only where the hardware multiplies it natively:
-on a CPU with AVX512-BF16 or AMX it runs the built-in model's products 2.5-3x faster than
-float32, on one without them torch emulates it, slower than float32
-(benchmarks/speed/results.md)."""
+device at hand. ``auto`` takes bfloat16 only where the hardware multiplies it natively: on
+a CPU with AVX512-BF16 the built-in model's training products take half float32's time
+(benchmarks/speed/results-train-profile.txt); on one without, torch converts to emulate
+bfloat16, so ``auto`` keeps float32 there."""
 
 from __future__ import annotations
 
