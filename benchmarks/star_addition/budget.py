@@ -59,6 +59,15 @@ def summary_line(budget: str, rows: list[dict], seconds: float) -> str:
     )
 
 
+def own(path: Path) -> str:
+    """The config's own budget and the training settings a row may change or depends on."""
+    t = load_config(path).train
+    return (
+        f"{t.steps}, +{t.steps_increment}, lr {t.lr:g}, batch {t.batch_size}, "
+        f"mixed_precision {t.mixed_precision}, attn_implementation {t.attn_implementation}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -84,8 +93,8 @@ def main() -> None:
         f"Command: `{command}`, started {began}.\n\n"
         f"Config: `{CONFIG}` (3 iterations, one greedy sample per problem, rationalization), "
         "with the settings each row gives (`train.steps`, `train.steps_increment`, and where "
-        "given `train.lr` and `train.batch_size`); the config's own: 300, +20, lr 2e-4, batch "
-        "32. Greedy held-out accuracy (%), iteration 0 (M) first; seconds are the "
+        f"given `train.lr` and `train.batch_size`); the config's own: {own(CONFIG)}. "
+        "Greedy held-out accuracy (%), iteration 0 (M) first; seconds are the "
         "loop's phases (sampling, rationalization, training, evaluation), and the run's "
         "wall-clock in this process (the model cached, no install).\n\n"
         "| budget (steps, increment[, lr, batch]) | overall accuracy by iteration | final | "
