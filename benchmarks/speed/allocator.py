@@ -27,10 +27,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 LORA_WAYS = ("float32", "autocast bf16, padding-free, eager attention")
 WORKLOADS = (*(f"SmolLM2 LoRA phase, {way}" for way in LORA_WAYS), "M sampling", "M training")
+sys.path.insert(0, str(HERE.parent / "real_model"))  # lora_speed's examples and phase
 
 
 def lora_phase(way: str, steps: int) -> float:
-    sys.path.insert(0, str(HERE.parent / "real_model"))
     from lora_speed import examples, phase_trainer  # the same phase as its table's
 
     from selftaught.models.pretrained import resolve_model
@@ -58,15 +58,16 @@ def m_sampling() -> float:
 
 
 def m_training() -> float:
+    from lora_speed import examples
+
     from selftaught.models.base_model import shipped_path
     from selftaught.models.training import HFTrainer
     from selftaught.tasks import AdditionTask
-    from selftaught.tasks.base import Example
 
     task = AdditionTask(1, 5, 2048, 1, seed=0)
-    examples = [Example(task.train_prompt(p), task.reference(p)) for p in task.train_problems()]
+    train = examples(task, task.train_problems())
     with tempfile.TemporaryDirectory() as out:
-        return HFTrainer().fit(shipped_path(), examples, 40, Path(out), 0).tokens_per_second
+        return HFTrainer().fit(shipped_path(), train, 40, Path(out), 0).tokens_per_second
 
 
 def worker(workload: str, keep: bool, lora_steps: int) -> None:
