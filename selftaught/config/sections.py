@@ -290,9 +290,9 @@ class TrainConfig(_Strict):
     )
     padding_free: bool = Field(
         False,
-        description="each micro-batch as one row, its sequences end to end and attention "
-        "masked between them (TRL's padding_free): no padding, for attention over the whole "
-        "row; the same loss",
+        description="each micro-batch as one row, its sequences end to end (TRL's "
+        "padding_free), attended sequence by sequence where attention is sdpa or eager "
+        "(models/packed_attention.py): no padding in the products; the same loss",
     )
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"] | None = (
         Field(

@@ -16,8 +16,9 @@ carry a loss, so for a large vocabulary only those positions' logits are compute
 (``completion_loss``).
 
 ``padding_free`` puts each micro-batch's sequences end to end in one row, positions
-restarting at 0 for each: transformers reads the restarts as sequence boundaries and masks
-attention across them (TRL's ``padding_free``), so no position is padding.
+restarting at 0 for each (TRL's ``padding_free``), so no position is padding; the row is
+attended sequence by sequence (``packed_attention.py``) rather than as one long sequence
+masked between its parts.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from selftaught.models.loading import (
     load_tokenizer,
     render_prompt,
 )
+from selftaught.models.packed_attention import use_packed_attention
 from selftaught.models.precision import native_bf16, resolve_mixed_precision
 from selftaught.models.train_loop import (
     OPTIMIZER_FILE,
@@ -120,6 +122,8 @@ class HFTrainer:
         accelerator = Accelerator()
         tokenizer = load_tokenizer(init_path)
         model = load_trainable(init_path, self.dtype, self.lora, self.attn_implementation)
+        if self.padding_free:
+            use_packed_attention(model)
         if self.gradient_checkpointing:
             enable_checkpointing(model)
         model.train()
