@@ -1,10 +1,11 @@
 """A real-model LoRA train phase in float32, under bfloat16 autocast, with the frozen
-base held in bfloat16, under bfloat16 autocast without padding (packed rows, or two
-length-sorted micro-batches), and with eager attention, side by side.
+base held in bfloat16, without padding (packed rows attended sequence by sequence, or as
+transformers masks one long row) and with eager attention, side by side.
 
 SmolLM2-135M-Instruct, LoRA r=16 (the adapter stays float32 every way: peft keeps it so),
 trained as configs/star-smollm2-addition.yaml trains (question, rationale and answer,
-batch 8, one micro-batch), from the same seed on the same batches, alternating rounds:
+batch 8, one micro-batch), from the same seed on the same batches, alternating rounds, in
+a process that keeps the memory torch frees, as `selftaught` runs (memory.py):
 
     nice -n 10 python benchmarks/real_model/lora_speed.py [--steps 20] [--rounds 2]
 
@@ -12,16 +13,18 @@ train_profile.py found the phase bound by float32 matrix products; a CPU with AV
 (or AMX) multiplies bfloat16 2-3x faster. ``train.mixed_precision: bf16`` multiplies in
 bfloat16 and keeps float32 weights (sampling unchanged); ``model.dtype: bfloat16`` holds
 the base in bfloat16 for sampling too; ``train.padding_free: true`` trains each batch as
-one packed row (24% of a padded batch of 8 is padding here); ``train.attn_implementation:
-eager`` replaces sdpa's flash-attention CPU kernel (24% of the bf16 packed phase in a
-profile, its backward alone 17%) with transformers' plain products.
-Whether it learns the same: the loss at each step, and every trained adapter's loss on
-held-out examples computed in float32. Writes lora_speed.json beside this file.
+one packed row (24% of a padded batch of 8 is padding here), attended sequence by sequence
+(models/packed_attention.py; "whole-row mask": transformers' own masking of the packed
+row, as before it); ``train.attn_implementation: eager`` replaces sdpa's flash-attention
+CPU kernel (its backward is slow in bf16) with transformers' plain products. Whether it
+learns the same: the loss at each step, and every trained adapter's loss on held-out
+examples computed in float32. Writes lora_speed.json beside this file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -31,6 +34,7 @@ from pathlib import Path
 import torch
 
 from selftaught.config import LoraConfig
+from selftaught.memory import keep_freed_memory
 from selftaught.models.loading import load_model, load_tokenizer
 from selftaught.models.pretrained import resolve_model
 from selftaught.models.training import HFTrainer, collate, encode
@@ -39,25 +43,41 @@ from selftaught.tasks.base import Example
 
 HERE = Path(__file__).parent
 # each way's HFTrainer settings over the config's (float32, one micro-batch, padded)
+BASELINE = "float32"
+WHOLE_ROW = "autocast bf16, padding-free, eager attention, whole-row mask"
+FASTEST = "autocast bf16, padding-free, eager attention"
+BF16_EAGER_PACKED = {
+    "mixed_precision": "bf16",
+    "padding_free": True,
+    "attn_implementation": "eager",
+}
 WAYS = {
-    "float32": {},
+    BASELINE: {},
     "autocast bf16": {"mixed_precision": "bf16"},
-    "bfloat16 weights": {"dtype": "bfloat16"},
+    "autocast bf16, eager attention": {"mixed_precision": "bf16", "attn_implementation": "eager"},
     "autocast bf16, padding-free": {"mixed_precision": "bf16", "padding_free": True},
-    "autocast bf16, 2 micro-batches": {"mixed_precision": "bf16", "micro_batches": 2},
-    "float32, eager attention": {"attn_implementation": "eager"},
-    "autocast bf16, padding-free, eager attention": {
-        "mixed_precision": "bf16",
-        "padding_free": True,
-        "attn_implementation": "eager",
-    },
+    WHOLE_ROW: BF16_EAGER_PACKED,
+    FASTEST: BF16_EAGER_PACKED,
     "bfloat16 weights, autocast, padding-free, eager attention": {
         "dtype": "bfloat16",
-        "mixed_precision": "bf16",
-        "padding_free": True,
-        "attn_implementation": "eager",
+        **BF16_EAGER_PACKED,
     },
 }
+
+
+@contextlib.contextmanager
+def as_before(way: str):
+    """The whole-row way: the packed row masked by transformers, as the trainer ran it
+    before packed_attention.py."""
+    import selftaught.models.training as training
+
+    saved = training.use_packed_attention
+    if way == WHOLE_ROW:
+        training.use_packed_attention = lambda model: False
+    try:
+        yield
+    finally:
+        training.use_packed_attention = saved
 
 
 def examples(task: AdditionTask, problems) -> list[Example]:
@@ -85,7 +105,7 @@ def phase_trainer(way: str) -> HFTrainer:
 def one_phase(base: Path, name: str, train: list[Example], held_out, steps: int) -> dict:
     trainer = phase_trainer(name)
     losses: list[float] = []
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out, as_before(name):
         result = trainer.fit(
             base, train, steps, Path(out), 0, progress=lambda _, loss: losses.append(loss)
         )
@@ -106,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="print only; write no JSON")
     args = parser.parse_args()
+    keep_freed_memory()
     task = AdditionTask(1, 2, 64, 16, few_shot=8, format="columns")
     train = examples(task, task.train_problems())
     held_out = examples(task, task.eval_problems())
@@ -120,11 +141,11 @@ def main() -> None:
     best = {w: max(r["tokens_per_second"] for r in rows if r["way"] == w) for w in WAYS}
     for r in rows:
         print(
-            f"{r['way']:>57}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
+            f"{r['way']:>60}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
             f"{r['peak_rss_mb']} MB, last loss {r['losses'][-1]:.3f}, "
             f"held-out loss {r['held_out_loss']:.3f}"
         )
-    ratios = {w: round(best[w] / best["float32"], 2) for w in best}
+    ratios = {w: round(best[w] / best[BASELINE], 2) for w in best}
     print(f"tokens/s over float32's (best of {args.rounds} each): {ratios}")
     if not args.quick:
         record = {

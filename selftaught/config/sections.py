@@ -285,7 +285,7 @@ class TrainConfig(_Strict):
         "mixed_precision; auto: bf16 where the device multiplies bfloat16 in hardware (a "
         "CPU with AVX512-BF16 or AMX, a GPU that supports it), else no. On a CPU, with "
         "attn_implementation: eager (sdpa's bf16 backward is slow there): 1.22x the "
-        "built-in model's float32 tokens/s, and with padding_free 1.61-1.85x SmolLM2-135M's "
+        "built-in model's float32 tokens/s, and with padding_free 1.98x SmolLM2-135M's "
         "LoRA phase's (benchmarks/speed, benchmarks/real_model)",
     )
     padding_free: bool = Field(
