@@ -84,6 +84,24 @@ def test_a_padded_batch_keeps_the_kernels_own_masking(kernel):
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("kernel", ["sdpa", "eager"])
+def test_a_row_after_cached_keys_keeps_the_kernels_own_masking(kernel):
+    """Several new tokens after a cache (a prefill continued): the kernel's causal mask,
+    offset by the cached length, not a fresh sequence's."""
+    from transformers import DynamicCache
+
+    ids = torch.tensor([batch_of([9])[0][0]])
+    logits = []
+    for packed in (False, True):
+        model = llama(kernel, packed).eval()
+        cache = DynamicCache(config=model.config)
+        with torch.no_grad():
+            model(input_ids=ids[:, :5], past_key_values=cache, use_cache=True)
+            out = model(input_ids=ids[:, 5:], past_key_values=cache, use_cache=True)
+        logits.append(out.logits)
+    torch.testing.assert_close(logits[1], logits[0], rtol=1e-5, atol=1e-6)
+
+
 def test_other_attention_and_sliding_windows_are_left_as_they_are():
     torch.manual_seed(0)
     config = dict(**SMALL, num_attention_heads=4, num_key_value_heads=2)
