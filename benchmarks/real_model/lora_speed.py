@@ -42,7 +42,6 @@ from selftaught.tasks.addition import AdditionTask
 from selftaught.tasks.base import Example
 
 HERE = Path(__file__).parent
-# each way's HFTrainer settings over the config's (float32, one micro-batch, padded)
 BASELINE = "float32"
 WHOLE_ROW = "autocast bf16, padding-free, eager attention, whole-row mask"
 FASTEST = "autocast bf16, padding-free, eager attention"
@@ -51,6 +50,7 @@ BF16_EAGER_PACKED = {
     "padding_free": True,
     "attn_implementation": "eager",
 }
+# each way's HFTrainer settings over the config's (float32, one micro-batch, padded)
 WAYS = {
     BASELINE: {},
     "autocast bf16": {"mixed_precision": "bf16"},
