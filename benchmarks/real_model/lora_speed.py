@@ -7,7 +7,8 @@ trained as configs/star-smollm2-addition.yaml trains (question, rationale and an
 batch 8, one micro-batch), from the same seed on the same batches, alternating rounds, in
 a process that keeps the memory torch frees, as `selftaught` runs (memory.py):
 
-    nice -n 10 python benchmarks/real_model/lora_speed.py [--steps 20] [--rounds 2]
+    nice -n 10 python benchmarks/real_model/lora_speed.py [--steps 20] [--rounds 2] \
+        [--ways WAY ...] [--results lora_speed.json]
 
 train_profile.py found the phase bound by float32 matrix products; a CPU with AVX512-BF16
 (or AMX) multiplies bfloat16 2-3x faster. ``train.mixed_precision: bf16`` multiplies in
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +63,11 @@ WAYS = {
     "bfloat16 weights, autocast, padding-free, eager attention": {
         "dtype": "bfloat16",
         **BF16_EAGER_PACKED,
+    },
+    # the config's way where the CPU has no bf16 (mixed_precision: auto resolves to no)
+    "float32, padding-free, eager attention": {
+        "padding_free": True,
+        "attn_implementation": "eager",
     },
 }
 
@@ -125,7 +132,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="print only; write no JSON")
+    parser.add_argument(
+        "--ways",
+        nargs="+",
+        choices=WAYS,
+        default=list(WAYS),
+        metavar="WAY",
+        help="a subset of WAYS (float32 always)",
+    )
+    parser.add_argument("--results", type=Path, default=HERE / "lora_speed.json")
     args = parser.parse_args()
+    ways = [BASELINE, *(w for w in args.ways if w != BASELINE)]
     keep_freed_memory()
     task = AdditionTask(1, 2, 64, 16, few_shot=8, format="columns")
     train = examples(task, task.train_problems())
@@ -136,9 +153,9 @@ def main() -> None:
     rows = [
         one_phase(base, way, train, held_out, args.steps)
         for _ in range(args.rounds)
-        for way in WAYS
+        for way in ways
     ]
-    best = {w: max(r["tokens_per_second"] for r in rows if r["way"] == w) for w in WAYS}
+    best = {w: max(r["tokens_per_second"] for r in rows if r["way"] == w) for w in ways}
     for r in rows:
         print(
             f"{r['way']:>60}: {r['tokens_per_second']:6.1f} tokens/s, peak RSS "
@@ -149,8 +166,7 @@ def main() -> None:
     print(f"tokens/s over float32's (best of {args.rounds} each): {ratios}")
     if not args.quick:
         record = {
-            "command": "python benchmarks/real_model/lora_speed.py "
-            f"--steps {args.steps} --rounds {args.rounds}",
+            "command": "python " + " ".join(sys.argv),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "load_before": [round(x, 2) for x in load],
@@ -160,7 +176,7 @@ def main() -> None:
             "ratio_to_float32": ratios,
             "rounds": rows,
         }
-        (HERE / "lora_speed.json").write_text(json.dumps(record, indent=1) + "\n")
+        args.results.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
