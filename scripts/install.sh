@@ -69,9 +69,11 @@ if [ -n "$uv" ]; then
   done < <("$PYTHON" -m pip config list 2>/dev/null | "$PYTHON" scripts/uv_options.py)
 fi
 
-# pip install "$@", by uv if it can; uv considers every index as pip does (unsafe-best-match)
+# pip install "$@", by uv if it can, as pip would: from every index alike
+# (unsafe-best-match), the modules compiled to bytecode (where PYTHONDONTWRITEBYTECODE is
+# set, as on this project's machines, uncompiled ones cost every process ~7 s to import)
 install() {
-  if [ -n "$uv" ] && "$uv" pip install --quiet --python "$python_path" \
+  if [ -n "$uv" ] && "$uv" pip install --quiet --python "$python_path" --compile-bytecode \
     --index-strategy unsafe-best-match ${uv_args[@]+"${uv_args[@]}"} "$@"; then
     return
   fi
@@ -80,6 +82,13 @@ install() {
 }
 
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  # where torch's CPU build comes from is pip's setting (uv on PyPI alone would take CUDA's)
+  if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    echo "install.sh: $python_path has neither torch nor pip, whose settings say where" \
+      "torch's CPU build comes from; install torch first (your GPU build, or the CPU" \
+      "one: uv pip install torch --torch-backend cpu), then run this again" >&2
+    exit 1
+  fi
   install "${TORCH_SPEC:-torch==2.13.0}"
 fi
 # the torch there is kept: a dependency wanting another fails here rather than pulling one

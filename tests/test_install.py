@@ -77,3 +77,26 @@ def test_pips_own_listing_a_variable_over_a_file(tmp_path):
     assert "--extra-index-url=https://a.example/simple" in options
     assert "--extra-index-url=https://b.example/simple" in options
     assert not any("file.example" in option for option in options)
+
+
+def test_no_torch_and_no_pip_stops_before_installing_anything(tmp_path):
+    """Without pip there is no knowing where torch's CPU build comes from (here, pip's
+    find-links): rather than let uv take PyPI's CUDA build, the script stops and says so."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "install.sh")],
+        # no uv on PATH or in the cache: nothing could be downloaded were the check gone
+        env={
+            **os.environ,
+            "PYTHON": str(python),
+            "PATH": "/usr/bin:/bin",
+            "SELFTAUGHT_CACHE": str(tmp_path / "cache"),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "has neither torch nor pip" in done.stderr
+    assert not list(venv.glob("lib/python*/site-packages/torch"))

@@ -247,6 +247,15 @@ def test_max_new_tokens_beyond_the_models_context_is_refused(data_run):
     assert not out.exists()
 
 
+def test_a_compile_backend_torch_does_not_have_is_refused(data_run):
+    config, _, _ = data_run
+    out = config.parent / "run"
+    args = ["--set", "train.torch_compile=true", "--set", "train.torch_compile_backend=indcutor"]
+    result = runner.invoke(app, ["run", str(config), "--out", str(out), *args])
+    assert_message(result, "train.torch_compile_backend", "'indcutor'", "inductor")
+    assert not out.exists()
+
+
 # -- the config: counts, bounds, files that are not files ------------------------------------
 @pytest.mark.parametrize(
     "override, phrase",

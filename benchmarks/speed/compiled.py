@@ -1,6 +1,11 @@
 """What `torch.compile` would buy the built-in model on this CPU: sampling and training.
 
     python benchmarks/speed/compiled.py            # writes results-compiled.md
+    python benchmarks/speed/compiled.py --train-way main  # results-compiled-main.md
+
+`--train-way main` measures training only (sampling does not train), in the main
+command's way on a CPU with bf16 (`train.mixed_precision: auto` resolved to bf16 autocast,
+eager attention) rather than float32 with sdpa.
 
 Neither `HFSampler` nor `HFTrainer` compiles; this measures whether they should. Both
 ways run in this one process, on the shipped built-in M, the compiled way by replacing
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +46,11 @@ from selftaught.samplers.hf import HFSampler  # noqa: E402
 from selftaught.tasks import AdditionTask  # noqa: E402
 
 HERE = Path(__file__).parent
+# HFTrainer's settings beyond the main command's batch and rate, by --train-way
+TRAIN_WAYS = {
+    "float32": {},
+    "main": {"mixed_precision": "bf16", "attn_implementation": "eager"},
+}
 
 
 def compile_forward(model):
@@ -102,14 +113,14 @@ def sampling(path: Path, prompts: list[str], rounds: int) -> tuple[list[str], bo
     return rows, texts["compiled"] == texts["as it is"]
 
 
-def fit(path: Path, examples, steps: int, out: Path, compiled: bool) -> dict:
+def fit(path: Path, examples, steps: int, out: Path, compiled: bool, way: dict) -> dict:
     stamps: list[float] = []
     load = training.load_trainable
     if compiled:
         training.load_trainable = lambda *a, **k: compile_forward(load(*a, **k))
     try:
         began = time.perf_counter()
-        result = training.HFTrainer(batch_size=32, lr=2e-4).fit(
+        result = training.HFTrainer(batch_size=32, lr=2e-4, **way).fit(
             path,
             examples,
             steps,
@@ -127,7 +138,7 @@ def fit(path: Path, examples, steps: int, out: Path, compiled: bool) -> dict:
     }
 
 
-def train_profile(path: Path, examples, top: int = 8) -> list[str]:
+def train_profile(path: Path, examples, way: dict, top: int = 8) -> list[str]:
     """Markdown rows: the operators of 20 warm steps of ``HFTrainer`` by own CPU time."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -140,7 +151,7 @@ def train_profile(path: Path, examples, top: int = 8) -> list[str]:
             profiler.stop()
 
     with tempfile.TemporaryDirectory() as tmp:
-        training.HFTrainer(batch_size=32, lr=2e-4).fit(
+        training.HFTrainer(batch_size=32, lr=2e-4, **way).fit(
             path, examples, 25, Path(tmp) / "out", seed=0, progress=window
         )
     events = profiler.key_averages()
@@ -152,12 +163,13 @@ def train_profile(path: Path, examples, top: int = 8) -> list[str]:
     ]
 
 
-def train_rows(path: Path, examples, steps: int, rounds: int) -> list[str]:
+def train_rows(path: Path, examples, steps: int, rounds: int, way: dict) -> list[str]:
     runs: dict[str, list[dict]] = {"as it is": [], "compiled": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             for name in runs:
-                runs[name].append(fit(path, examples, steps, Path(tmp) / "out", name == "compiled"))
+                compiled = name == "compiled"
+                runs[name].append(fit(path, examples, steps, Path(tmp) / "out", compiled, way))
                 print(f"training round {r}: {name} {runs[name][-1]}", flush=True)
     best = {name: min(run["warm"] for run in done) for name, done in runs.items()}
     return [
@@ -174,38 +186,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--out", type=Path, default=HERE / "results-compiled.md")
+    parser.add_argument("--train-way", choices=TRAIN_WAYS, default="float32")
+    parser.add_argument("--out", type=Path, help="default: results-compiled[-main].md here")
     args = parser.parse_args()
+    main_way = args.train_way == "main"
+    out = args.out or HERE / f"results-compiled{'-main' if main_way else ''}.md"
+    way = TRAIN_WAYS[args.train_way]
     path = shipped_path()
     load, stamp = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     began = time.perf_counter()
     task = AdditionTask(1, 5, train_size=256, seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()]
     examples = task.seed_examples(2048, task.sizes, 0.0, salt="speed-train")
-    sample, same = sampling(path, prompts, args.rounds)
-    train = train_rows(path, examples, args.steps, args.rounds)
-    ops = train_profile(path, examples)
-    graphs = graph_breaks(path)
-    minutes = (time.perf_counter() - began) / 60
-    args.out.write_text(
-        "# torch.compile on the built-in model (CPU)\n\n"
-        f"Command: `python benchmarks/speed/compiled.py`, {stamp}, "
-        f"{minutes:.1f} min, torch {torch.__version__} with {torch.get_num_threads()} threads; "
-        f"load average before {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}.\n\n"
-        f"`torch._dynamo.explain`: {graphs}.\n\n"
-        "## Sampling (256 prompts, greedy, 200 new tokens at most)\n\n"
-        "| sampler | first call s (compile included) | warm tokens/s (best) | every warm round | "
-        "over as it is |\n|---|---|---|---|---|\n" + "\n".join(sample) + "\n\n"
-        f"Same greedy text both ways: {'yes' if same else 'NO'}.\n\n"
-        f"## Training ({args.steps} steps, batch 32 in 4 micro-batches)\n\n"
+    sections = []
+    if not main_way:
+        sample, same = sampling(path, prompts, args.rounds)
+        sections += [
+            f"`torch._dynamo.explain`: {graph_breaks(path)}.",
+            "## Sampling (256 prompts, greedy, 200 new tokens at most)",
+            "| sampler | first call s (compile included) | warm tokens/s (best) | every warm "
+            "round | over as it is |\n|---|---|---|---|---|\n" + "\n".join(sample),
+            f"Same greedy text both ways: {'yes' if same else 'NO'}.",
+        ]
+    train = train_rows(path, examples, args.steps, args.rounds, way)
+    ops = train_profile(path, examples, way)
+    settings = ", ".join(f"{k}={v}" for k, v in way.items()) or "float32, sdpa"
+    sections += [
+        f"## Training ({args.steps} steps, batch 32 in 4 micro-batches; {settings})",
         "| trainer | s to the first step's end, each fit | warm s/step (best) | every fit | "
-        "speed over as it is | last loss |\n|---|---|---|---|---|---|\n" + "\n".join(train) + "\n\n"
+        "speed over as it is | last loss |\n|---|---|---|---|---|---|\n" + "\n".join(train),
         "Where 20 warm steps of the trainer as it is spend their time (torch's profiler, "
         "operators by own CPU time):\n\n| operator | share | calls |\n|---|---|---|\n"
-        + "\n".join(ops)
-        + "\n"
+        + "\n".join(ops),
+    ]
+    minutes = (time.perf_counter() - began) / 60
+    command = " ".join(["python benchmarks/speed/compiled.py", *sys.argv[1:]])
+    out.write_text(
+        "# torch.compile on the built-in model (CPU)\n\n"
+        f"Command: `{command}`, {stamp}, {minutes:.1f} min, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads; load average before {load[0]:.2f}, "
+        f"{load[1]:.2f}, {load[2]:.2f}.\n\n" + "\n\n".join(sections) + "\n"
     )
-    print(args.out.read_text())
+    print(out.read_text())
 
 
 if __name__ == "__main__":

@@ -303,6 +303,17 @@ class TrainConfig(_Strict):
             "kernel on a CPU (benchmarks/real_model)",
         )
     )
+    torch_compile: bool = Field(
+        False,
+        description="the model's forward compiled by torch.compile (dynamic shapes) for the "
+        "train phase, as transformers' TrainingArguments.torch_compile: on a 2-core CPU the "
+        "built-in model's bf16 phase with eager attention ran 1.45x per step, after ~65 s of "
+        "compiling in each new process that later phases reuse, so a run's first phase "
+        "gains nothing (benchmarks/speed/results-compiled-main.md)",
+    )
+    torch_compile_backend: str | None = Field(
+        None, description="torch.compile's backend (torch._dynamo.list_backends(); unset: inductor)"
+    )
     max_grad_norm: float = Field(1.0, gt=0)
     num_processes: Count = Field(
         1,

@@ -79,6 +79,8 @@ class HFTrainer:
     mixed_precision: str = "no"
     padding_free: bool = False
     attn_implementation: str | None = None
+    torch_compile: bool = False
+    torch_compile_backend: str | None = None
 
     @classmethod
     def from_config(cls, config: RunConfig) -> HFTrainer:
@@ -98,6 +100,8 @@ class HFTrainer:
             mixed_precision=t.mixed_precision,
             padding_free=t.padding_free,
             attn_implementation=t.attn_implementation,
+            torch_compile=t.torch_compile,
+            torch_compile_backend=t.torch_compile_backend,
         )
 
     def fit(
@@ -126,6 +130,8 @@ class HFTrainer:
             use_packed_attention(model)
         if self.gradient_checkpointing:
             enable_checkpointing(model)
+        if self.torch_compile:
+            compile_forward(model, self.torch_compile_backend)
         model.train()
         sparse = model.get_output_embeddings().weight.shape[0] >= SPARSE_LOGITS_VOCAB
         encoded = [encode(tokenizer, ex, self.chat_template) for ex in examples]
@@ -290,6 +296,19 @@ def enable_checkpointing(model) -> None:
         model.activation_checkpointing_enable(kwargs)
     else:
         model.gradient_checkpointing_enable(kwargs)
+
+
+def compile_forward(model, backend: str | None = None) -> None:
+    """The model's forward compiled in place, its modules and state dict untouched (a
+    compiled module would prefix every key). Dynamic shapes: each batch has its own length.
+    A PEFT model's base model is compiled: the adapters live in its layers."""
+    target = model.get_base_model() if hasattr(model, "get_base_model") else model
+    target.forward = torch.compile(target.forward, dynamic=True, backend=backend or "inductor")
+
+
+def compile_backends() -> list[str]:
+    """The names ``train.torch_compile_backend`` may take."""
+    return torch._dynamo.list_backends(exclude_tags=())
 
 
 def encode(tokenizer, example: Example, chat_template: bool = False) -> tuple[list[int], list[int]]:

@@ -202,6 +202,8 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
                 "mixed_precision": "bf16",
                 "padding_free": True,
                 "attn_implementation": "eager",
+                "torch_compile": True,
+                "torch_compile_backend": "aot_eager",
             },
             "model": {"dtype": "bfloat16"},
         }
@@ -210,6 +212,7 @@ def test_the_trainer_takes_keywords_and_a_runs_settings():
     assert (trainer.batch_size, trainer.lr, trainer.micro_batches) == (4, 1e-4, 2)
     assert trainer.mixed_precision == "bf16" and trainer.padding_free
     assert trainer.attn_implementation == "eager"
+    assert trainer.torch_compile and trainer.torch_compile_backend == "aot_eager"
     assert trainer.dtype == "bfloat16" and trainer.chat_template and trainer.lora is None
 
 
@@ -321,6 +324,42 @@ def test_gradient_checkpointing_trains_to_the_same_weights(tiny, tmp_path):
     model = load_model(tiny, "float32")
     enable_checkpointing(model)
     assert all(layer.gradient_checkpointing for layer in model.model.layers)
+
+
+@pytest.mark.parametrize("lora", [None, LoraConfig(r=2, alpha=4)], ids=["full", "lora"])
+def test_a_compiled_forward_trains_as_the_plain_one(tiny, tmp_path, lora, monkeypatch):
+    """torch_compile: the forward goes through torch.compile (aot_eager here: dynamo's
+    graphs and autograd's, no code generated, so the test stays fast), the checkpoint's
+    keys stay the model's, and the losses match the uncompiled phase's."""
+    calls = []
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: calls.append(kw) or real(fn, **kw))
+    examples = [Example(f"Input:\n{i} + 1\nTarget:\n", str(i + 1)) for i in range(8)]
+    losses = {}
+    for name, compiled in (("plain", False), ("compiled", True)):
+        trainer = HFTrainer(
+            batch_size=4,
+            lr=1e-2,
+            lora=lora,
+            torch_compile=compiled,
+            torch_compile_backend="aot_eager",
+        )
+        seen = losses.setdefault(name, [])
+        trainer.fit(
+            tiny,
+            examples,
+            3,
+            tmp_path / name,
+            seed=0,
+            progress=lambda _, x, seen=seen: seen.append(x),
+        )
+    assert calls == [{"dynamic": True, "backend": "aot_eager"}]
+    assert losses["compiled"] == pytest.approx(losses["plain"], rel=1e-4)
+    assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plain").iterdir()
+    )
+    weights = next((tmp_path / "compiled").glob("*.safetensors"))
+    assert set(load_file(weights)) == set(load_file(tmp_path / "plain" / weights.name))
 
 
 @pytest.mark.parametrize("lora", [None, LoraConfig(r=2, alpha=4)], ids=["full", "lora"])
