@@ -8,9 +8,10 @@
 # A Python that already has torch keeps it (a GPU build stays a GPU build). One without
 # torch gets the CPU build first: left to pip, the `torch` dependency would pull a
 # multi-GB CUDA build. Set TORCH_SPEC to choose another, e.g. TORCH_SPEC="torch==2.9.1".
-# Installs with uv (`uv pip install`: 11 s instead of pip's 54 s for the package and torch
-# in a fresh virtualenv on a 2-core machine), from the sources pip is set to use; with
-# pip where uv cannot be had or fails, or SELFTAUGHT_INSTALLER=pip.
+# Installs with uv (`uv pip install`), from the sources pip is set to use: torch and the
+# package into a fresh virtualenv on a 2-core machine in 25 s, fetching uv included, where
+# pip alone took 61 s (benchmarks/star_addition/fresh-clone/); with pip where uv cannot be
+# had or fails, or SELFTAUGHT_INSTALLER=pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -256,6 +256,26 @@ def test_a_compile_backend_torch_does_not_have_is_refused(data_run):
     assert not out.exists()
 
 
+def test_inductor_without_a_cpp_compiler_is_refused(data_run, monkeypatch):
+    import torch
+    from torch._inductor import cpp_builder
+
+    if torch.cuda.is_available():
+        pytest.skip("inductor needs no host compiler check where CUDA is")
+
+    def no_compiler():
+        raise RuntimeError("no g++")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    config, _, _ = data_run
+    out = config.parent / "run"
+    result = runner.invoke(
+        app, ["run", str(config), "--out", str(out), "--set", "train.torch_compile=true"]
+    )
+    assert_message(result, "train.torch_compile", "no C++ compiler", "aot_eager")
+    assert not out.exists()
+
+
 # -- the config: counts, bounds, files that are not files ------------------------------------
 @pytest.mark.parametrize(
     "override, phrase",

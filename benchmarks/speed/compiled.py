@@ -7,19 +7,22 @@
 command's way on a CPU with bf16 (`train.mixed_precision: auto` resolved to bf16 autocast,
 eager attention) rather than float32 with sdpa.
 
-Neither `HFSampler` nor `HFTrainer` compiles; this measures whether they should. Both
-ways run in this one process, on the shipped built-in M, the compiled way by replacing
-the model's `forward` with `torch.compile(forward, dynamic=True)` (shapes change every
-decoding step and every batch):
+`HFSampler` does not compile, nor `HFTrainer` unless `train.torch_compile` is set; this
+measures whether they should. Every way runs in this one process, on the shipped
+built-in M, the compiled way by replacing the model's `forward` with
+`torch.compile(forward, dynamic=True)` (shapes change every decoding step and every batch):
 
 - sampling: 256 addition prompts (1-5 digits), one batch, greedy, 200 new tokens at most,
   with `HFSampler` as it is and compiled: the first call (the compile included), then
   `--rounds` warm calls of each, alternating; the greedy text of both checked equal;
 - training: `HFTrainer` at the main command's settings (batch 32 in 4 micro-batches,
-  lr 2e-4) for `--steps` steps on 2,048 worked sums, as it is and compiled, alternating;
+  lr 2e-4) for `--steps` steps on 2,048 worked sums, as it is, compiled, and with each
+  decoder layer compiled as a module (one graph the layers share), alternating;
   seconds to the end of the first step (the compile included) and seconds a step over
   the second half (warm). A compiled fit follows another in the same process, as a run's
-  iterations each train a fresh model: its first step is the recompile's cost;
+  iterations each train a fresh model: its first step is the recompile's cost. The
+  compile's own cost, a run's first phase's, is each compiled way's first step in a
+  process of its own with an empty inductor cache;
 - whether the compiled forward is one graph: `torch._dynamo.explain` over a training
   forward and over a decoding step of `HFSampler`'s cache;
 - where a training step's time goes: torch's profiler over 20 steps of `HFTrainer` as it
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,11 +117,26 @@ def sampling(path: Path, prompts: list[str], rounds: int) -> tuple[list[str], bo
     return rows, texts["compiled"] == texts["as it is"]
 
 
-def fit(path: Path, examples, steps: int, out: Path, compiled: bool, way: dict) -> dict:
+def compile_layers(model):
+    """What `train.torch_compile` does: each decoder layer compiled as a module, one graph
+    that all the layers share."""
+    training.compile_layers(model)
+    return model
+
+
+# how a fit's model is compiled, by the name of its row
+COMPILERS = {
+    "as it is": None,
+    "compiled": compile_forward,
+    "layers compiled (train.torch_compile)": compile_layers,
+}
+
+
+def fit(path: Path, examples, steps: int, out: Path, how: str, way: dict) -> dict:
     stamps: list[float] = []
     load = training.load_trainable
-    if compiled:
-        training.load_trainable = lambda *a, **k: compile_forward(load(*a, **k))
+    if COMPILERS[how]:
+        training.load_trainable = lambda *a, **k: COMPILERS[how](load(*a, **k))
     try:
         began = time.perf_counter()
         result = training.HFTrainer(batch_size=32, lr=2e-4, **way).fit(
@@ -163,21 +182,42 @@ def train_profile(path: Path, examples, way: dict, top: int = 8) -> list[str]:
     ]
 
 
-def train_rows(path: Path, examples, steps: int, rounds: int, way: dict) -> list[str]:
-    runs: dict[str, list[dict]] = {"as it is": [], "compiled": []}
+def cold_first_step(how: str, train_way: str) -> float:
+    """Seconds to the end of the first step of ``how``'s fit in a process of its own with an
+    empty inductor cache: what a run's first train phase pays. (In this process a way
+    compiled after another reuses the kernels the other one generated.)"""
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="inductor-")}
+    done = subprocess.run(
+        [sys.executable, __file__, "--train-way", train_way, "--cold", how],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.split()[-1])
+
+
+def train_rows(path: Path, examples, steps: int, rounds: int, train_way: str) -> list[str]:
+    way = TRAIN_WAYS[train_way]
+    cold = {
+        name: cold_first_step(name, train_way) if COMPILERS[name] else None for name in COMPILERS
+    }
+    print(f"cold first steps: {cold}", flush=True)
+    runs: dict[str, list[dict]] = {name: [] for name in COMPILERS}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             for name in runs:
-                compiled = name == "compiled"
-                runs[name].append(fit(path, examples, steps, Path(tmp) / "out", compiled, way))
+                runs[name].append(fit(path, examples, steps, Path(tmp) / "out", name, way))
                 print(f"training round {r}: {name} {runs[name][-1]}", flush=True)
     best = {name: min(run["warm"] for run in done) for name, done in runs.items()}
     return [
-        f"| {name} | "
+        f"| {name} | {'-' if cold[name] is None else f'{cold[name]:.1f}'} | "
         + ", ".join(f"{run['first']:.1f}" for run in done)
         + f" | {best[name]:.3f} | "
         + ", ".join(f"{run['warm']:.3f}" for run in done)
-        + f" | {best['as it is'] / best[name]:.2f}x | {done[-1]['loss']:.5f} |"
+        + f" | {best['as it is'] / best[name]:.2f}x | "
+        + ", ".join(f"{run['loss']:.7f}" for run in done)
+        + " |"
         for name, done in runs.items()
     ]
 
@@ -188,6 +228,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--train-way", choices=TRAIN_WAYS, default="float32")
     parser.add_argument("--out", type=Path, help="default: results-compiled[-main].md here")
+    parser.add_argument("--cold", choices=COMPILERS, help="print a first step's seconds, only")
     args = parser.parse_args()
     main_way = args.train_way == "main"
     out = args.out or HERE / f"results-compiled{'-main' if main_way else ''}.md"
@@ -198,6 +239,10 @@ def main() -> None:
     task = AdditionTask(1, 5, train_size=256, seed=0)
     prompts = [task.prompt(p) for p in task.train_problems()]
     examples = task.seed_examples(2048, task.sizes, 0.0, salt="speed-train")
+    if args.cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(fit(path, examples, 4, Path(tmp), args.cold, way)["first"])
+        return
     sections = []
     if not main_way:
         sample, same = sampling(path, prompts, args.rounds)
@@ -208,13 +253,15 @@ def main() -> None:
             "round | over as it is |\n|---|---|---|---|---|\n" + "\n".join(sample),
             f"Same greedy text both ways: {'yes' if same else 'NO'}.",
         ]
-    train = train_rows(path, examples, args.steps, args.rounds, way)
+    train = train_rows(path, examples, args.steps, args.rounds, args.train_way)
     ops = train_profile(path, examples, way)
     settings = ", ".join(f"{k}={v}" for k, v in way.items()) or "float32, sdpa"
     sections += [
         f"## Training ({args.steps} steps, batch 32 in 4 micro-batches; {settings})",
-        "| trainer | s to the first step's end, each fit | warm s/step (best) | every fit | "
-        "speed over as it is | last loss |\n|---|---|---|---|---|---|\n" + "\n".join(train),
+        "| trainer | s to the first step's end, a process of its own | the same, each fit "
+        "here | warm s/step (best) | every fit | speed over as it is | loss of the last 10% of "
+        "steps, each fit |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(train),
         "Where 20 warm steps of the trainer as it is spend their time (torch's profiler, "
         "operators by own CPU time):\n\n| operator | share | calls |\n|---|---|---|\n"
         + "\n".join(ops),

@@ -305,11 +305,11 @@ class TrainConfig(_Strict):
     )
     torch_compile: bool = Field(
         False,
-        description="the model's forward compiled by torch.compile (dynamic shapes) for the "
+        description="each decoder layer compiled by torch.compile (dynamic shapes) for the "
         "train phase, as transformers' TrainingArguments.torch_compile: on a 2-core CPU the "
-        "built-in model's bf16 phase with eager attention ran 1.45x per step, after ~65 s of "
-        "compiling in each new process that later phases reuse, so a run's first phase "
-        "gains nothing (benchmarks/speed/results-compiled-main.md)",
+        "built-in model's bf16 step with eager attention ran 1.23x, after 27 s of compiling "
+        "in each new process that later phases reuse, and trained to the same loss in every "
+        "run (benchmarks/speed/results-compiled-main.md); needs a C++ compiler on a CPU",
     )
     torch_compile_backend: str | None = Field(
         None, description="torch.compile's backend (torch._dynamo.list_backends(); unset: inductor)"

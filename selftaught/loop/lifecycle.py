@@ -18,7 +18,7 @@ from selftaught.loop.inputs import check_inputs, fingerprint
 from selftaught.loop.phases import phase_outputs, run_phases
 from selftaught.models.base_model import base_model_path
 from selftaught.models.check import check_model, context_length
-from selftaught.models.training import compile_backends
+from selftaught.models.training import compile_problem
 from selftaught.progress import Reporter
 from selftaught.stopping import stop_on_signals
 from selftaught.store import RunStore, config_diff
@@ -73,13 +73,10 @@ def run(
 
 def check_model_settings(config: RunConfig) -> None:
     """The model can be loaded (``models/check.py``) and holds what the config asks of it,
-    and its train phase compiles with a backend torch has."""
-    backend = config.train.torch_compile_backend
-    if backend is not None and backend not in compile_backends():
-        raise ConfigError(
-            f"train.torch_compile_backend: {backend!r} is not one of torch.compile's "
-            f"backends; expected one of {', '.join(compile_backends())}"
-        )
+    and its train phase can compile as asked."""
+    problem = compile_problem(config.train.torch_compile, config.train.torch_compile_backend)
+    if problem:
+        raise ConfigError(problem)
     check_model(config.model.name_or_path)
     limit = context_length(config.model.name_or_path)
     if limit and config.sampling.max_new_tokens > limit[0]:

@@ -14,6 +14,7 @@ from selftaught.models.training import (
     IGNORE,
     HFTrainer,
     collate,
+    compile_layers,
     completion_tokens,
     enable_checkpointing,
     encode,
@@ -327,10 +328,10 @@ def test_gradient_checkpointing_trains_to_the_same_weights(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("lora", [None, LoraConfig(r=2, alpha=4)], ids=["full", "lora"])
-def test_a_compiled_forward_trains_as_the_plain_one(tiny, tmp_path, lora, monkeypatch):
-    """torch_compile: the forward goes through torch.compile (aot_eager here: dynamo's
-    graphs and autograd's, no code generated, so the test stays fast), the checkpoint's
-    keys stay the model's, and the losses match the uncompiled phase's."""
+def test_compiled_layers_train_as_the_plain_ones(tiny, tmp_path, lora, monkeypatch):
+    """torch_compile: every decoder layer goes through torch.compile (aot_eager here:
+    dynamo's graphs and autograd's, no code generated, so the test stays fast), the
+    checkpoint keeps its files and keys, and the losses match the uncompiled phase's."""
     calls = []
     real = torch.compile
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: calls.append(kw) or real(fn, **kw))
@@ -353,13 +354,22 @@ def test_a_compiled_forward_trains_as_the_plain_one(tiny, tmp_path, lora, monkey
             seed=0,
             progress=lambda _, x, seen=seen: seen.append(x),
         )
-    assert calls == [{"dynamic": True, "backend": "aot_eager"}]
+    layers = load_model(tiny, "float32").config.num_hidden_layers
+    assert calls == [{"dynamic": True, "backend": "aot_eager"}] * layers
     assert losses["compiled"] == pytest.approx(losses["plain"], rel=1e-4)
     assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == sorted(
         p.name for p in (tmp_path / "plain").iterdir()
     )
     weights = next((tmp_path / "compiled").glob("*.safetensors"))
     assert set(load_file(weights)) == set(load_file(tmp_path / "plain" / weights.name))
+
+
+def test_a_model_without_named_layers_is_compiled_whole(tiny):
+    model = load_model(tiny, "float32")
+    model._no_split_modules = None  # transformers sets it on the instance
+    compile_layers(model, "aot_eager")
+    assert model._compiled_call_impl is not None
+    assert all(layer._compiled_call_impl is None for layer in model.model.layers)
 
 
 @pytest.mark.parametrize("lora", [None, LoraConfig(r=2, alpha=4)], ids=["full", "lora"])
