@@ -237,23 +237,34 @@ def test_a_hub_name_the_hub_does_not_have_is_named(data_run, no_hub_cache, monke
         server.shutdown()
 
 
-def test_max_new_tokens_beyond_the_models_context_is_refused(data_run):
+def refused_before_a_run_directory(data_run, overrides: list[str], *phrases: str) -> None:
+    """``selftaught run`` of ``data_run``'s config with ``--set`` each of ``overrides``
+    stops with a message holding ``phrases``, and leaves no run directory."""
     config, _, _ = data_run
     out = config.parent / "run"
-    result = runner.invoke(
-        app, ["run", str(config), "--out", str(out), "--set", "sampling.max_new_tokens=5000"]
-    )
-    assert_message(result, "sampling.max_new_tokens", "1024", "max_position_embeddings")
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    assert_message(runner.invoke(app, ["run", str(config), "--out", str(out), *sets]), *phrases)
     assert not out.exists()
+
+
+def test_max_new_tokens_beyond_the_models_context_is_refused(data_run):
+    refused_before_a_run_directory(
+        data_run,
+        ["sampling.max_new_tokens=5000"],
+        "sampling.max_new_tokens",
+        "1024",
+        "max_position_embeddings",
+    )
 
 
 def test_a_compile_backend_torch_does_not_have_is_refused(data_run):
-    config, _, _ = data_run
-    out = config.parent / "run"
-    args = ["--set", "train.torch_compile=true", "--set", "train.torch_compile_backend=indcutor"]
-    result = runner.invoke(app, ["run", str(config), "--out", str(out), *args])
-    assert_message(result, "train.torch_compile_backend", "'indcutor'", "inductor")
-    assert not out.exists()
+    refused_before_a_run_directory(
+        data_run,
+        ["train.torch_compile=true", "train.torch_compile_backend=indcutor"],
+        "train.torch_compile_backend",
+        "'indcutor'",
+        "inductor",
+    )
 
 
 def test_inductor_without_a_cpp_compiler_is_refused(data_run, monkeypatch):
@@ -267,13 +278,13 @@ def test_inductor_without_a_cpp_compiler_is_refused(data_run, monkeypatch):
         raise RuntimeError("no g++")
 
     monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
-    config, _, _ = data_run
-    out = config.parent / "run"
-    result = runner.invoke(
-        app, ["run", str(config), "--out", str(out), "--set", "train.torch_compile=true"]
+    refused_before_a_run_directory(
+        data_run,
+        ["train.torch_compile=true"],
+        "train.torch_compile",
+        "no C++ compiler",
+        "aot_eager",
     )
-    assert_message(result, "train.torch_compile", "no C++ compiler", "aot_eager")
-    assert not out.exists()
 
 
 # -- the config: counts, bounds, files that are not files ------------------------------------

@@ -80,6 +80,11 @@ def _device() -> str:
     return "cpu"
 
 
+def unwrap_peft(model):
+    """The model whose modules and config a PEFT model wraps, or ``model`` itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def load_tokenizer(path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     tokenizer.padding_side = "left"

@@ -30,6 +30,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
+from selftaught.models.loading import unwrap_peft
+
 # the kernel a model was set to -> the registered name of its packed form
 PACKED = {"sdpa": "selftaught_packed_sdpa", "eager": "selftaught_packed_eager"}
 MASKS = {"sdpa": sdpa_mask, "eager": eager_mask}
@@ -125,7 +127,7 @@ def use_packed_attention(model) -> bool:
     """Switch a model (or a PEFT model's base) on sdpa or eager attention to its packed
     form; False, and the model left as it is, for any other attention, or a model with
     sliding-window layers (``packed_mask`` would drop their window)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap_peft(model)
     config = base.config
     kernel = config._attn_implementation
     layer_types = getattr(config, "layer_types", None) or ["full_attention"]

@@ -44,6 +44,7 @@ from selftaught.models.loading import (
     load_model,
     load_tokenizer,
     render_prompt,
+    unwrap_peft,
 )
 from selftaught.models.packed_attention import use_packed_attention
 from selftaught.models.precision import native_bf16, resolve_mixed_precision
@@ -307,7 +308,7 @@ def compile_layers(model, backend: str | None = None) -> None:
     (benchmarks/speed/results-compiled-main.md). The decoder layers are the modules of
     the classes transformers names in ``_no_split_modules``; a model without them is
     compiled whole. A PEFT model's adapters live in its base model's layers."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap_peft(model)
     names = set(getattr(base, "_no_split_modules", None) or ())
     layers = [m for m in base.modules() if type(m).__name__ in names] or [base]
     for layer in layers:
@@ -318,12 +319,13 @@ def compile_problem(enabled: bool, backend: str | None) -> str | None:
     """What would keep ``train.torch_compile`` from working here, in words naming the key,
     or None: a backend torch does not have, or inductor on a CPU without a C++ compiler
     (it compiles the C++ it generates; found only when the first step runs otherwise)."""
-    backends = torch._dynamo.list_backends(exclude_tags=())
-    if backend is not None and backend not in backends:
-        return (
-            f"train.torch_compile_backend: {backend!r} is not one of torch.compile's "
-            f"backends; expected one of {', '.join(backends)}"
-        )
+    if backend is not None:  # listing imports dynamo: ~1.5 s that most runs need not pay
+        backends = torch._dynamo.list_backends(exclude_tags=())
+        if backend not in backends:
+            return (
+                f"train.torch_compile_backend: {backend!r} is not one of torch.compile's "
+                f"backends; expected one of {', '.join(backends)}"
+            )
     if not enabled or (backend or "inductor") != "inductor" or torch.cuda.is_available():
         return None
     try:
