@@ -1,7 +1,8 @@
 """Which part of `HFSampler`'s decoding loop buys what: side by side in one process.
 
     python benchmarks/speed/decoding.py            # writes results-decoding.md
-    python benchmarks/speed/decoding.py --profile  # where ours spends its time
+    python benchmarks/speed/decoding.py --profile  # where ours spends its time, and a
+                                                   # step's cost whatever its rows
 
 The shipped built-in M, 256 addition prompts (1-5 digits) in one batch, greedy, 200 new
 tokens at most; seven ways, alternating for 5 rounds, best round reported, and the greedy
@@ -128,6 +129,46 @@ WAYS = {
 }
 
 
+def timed_steps(sampler, prompts) -> tuple[float, int, float]:
+    """Seconds of one ``generate`` over ``prompts``, its decoding steps (model calls), and
+    the seconds of its cache's regrowth copies (``GrowingLayer._regrow``), outside the
+    profiler."""
+    calls, copying = [0], [0.0]
+    regrow = kv_cache.GrowingLayer._regrow
+
+    def timed_regrow(layer, *args):
+        began = time.perf_counter()
+        regrow(layer, *args)
+        copying[0] += time.perf_counter() - began
+
+    hook = sampler.model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    kv_cache.GrowingLayer._regrow = timed_regrow
+    try:
+        began = time.perf_counter()
+        sampler.generate(prompts, 1, 0.0, 0)
+        return time.perf_counter() - began, calls[0], copying[0]
+    finally:
+        kv_cache.GrowingLayer._regrow = regrow
+        hook.remove()
+
+
+def step_costs(sampler, prompts) -> str:
+    """What a step costs whatever its rows: one prompt's decoding, a step for one row, is
+    Python and operator dispatch more than arithmetic; that cost times the 256-row call's
+    steps is its share of that call, beside the regrowth's."""
+    for _ in range(2):  # the second of each: warm
+        one, one_steps, _ = timed_steps(sampler, prompts[:1])
+        seconds, steps, copying = timed_steps(sampler, prompts)
+    fixed = one / one_steps
+    return (
+        f"\nOne prompt: {one_steps} model calls in {one * 1e3:.0f} ms, {fixed * 1e3:.2f} ms "
+        f"each (a step's cost whatever its rows).\n256 prompts: {steps} model calls in "
+        f"{seconds * 1e3:.0f} ms; at {fixed * 1e3:.2f} ms each, that fixed cost is "
+        f"{100 * fixed * steps / seconds:.0f}% of it; the cache's regrowth copies "
+        f"{copying * 1e3:.0f} ms, {100 * copying / seconds:.0f}%."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -144,6 +185,7 @@ def main() -> None:
         with torch.autograd.profiler.profile() as profile:
             sampler.generate(prompts, 1, 0.0, 0)
         print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+        print(step_costs(sampler, prompts))
         return
     rates: dict[str, list[float]] = {name: [] for name in WAYS}
     first = None

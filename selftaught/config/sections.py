@@ -12,6 +12,9 @@ from selftaught import bstar
 from selftaught.config.base import SEED_MAX, Count, _ordered, _Strict, bounded_schedule
 from selftaught.config.tasks import AdditionTaskConfig, TaskConfig
 
+# train.mixed_precision's values; models/precision.py resolves "auto"
+MixedPrecision = Literal["no", "bf16", "auto"]
+
 
 class LoraConfig(_Strict):
     r: Count = Field(16, ge=1, le=4096)
@@ -278,7 +281,7 @@ class TrainConfig(_Strict):
         description="keep each layer's input only and recompute the rest in the backward "
         "pass: activation memory of about one layer, not all, for about a third more compute",
     )
-    mixed_precision: Literal["no", "bf16", "auto"] = Field(
+    mixed_precision: MixedPrecision = Field(
         "no",
         description="bf16: the forward pass's matrix products in bfloat16 under "
         "torch.autocast (weights, optimizer and loss stay float32), as accelerate's "

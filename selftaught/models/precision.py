@@ -6,9 +6,13 @@ bfloat16, so ``auto`` keeps float32 there."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 
-MIXED_PRECISIONS = ("no", "bf16", "auto")
+from selftaught.config.sections import MixedPrecision
+
+MIXED_PRECISIONS = get_args(MixedPrecision)
 
 
 def native_bf16(device: torch.device) -> bool:
