@@ -10,7 +10,7 @@
 # multi-GB CUDA build. Set TORCH_SPEC to choose another, e.g. TORCH_SPEC="torch==2.9.1".
 # Installs with uv (`uv pip install`), from the sources pip is set to use: torch and the
 # package into a fresh virtualenv on a 2-core machine in 21-37 s (fetching uv included in
-# two of the runs), where pip alone took 61-70 s (benchmarks/star_addition/fresh-clone/); with pip where uv
+# two of the runs), where pip alone took 57-70 s (benchmarks/star_addition/fresh-clone/); with pip where uv
 # cannot be had or fails, or SELFTAUGHT_INSTALLER=pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
