@@ -10,7 +10,7 @@ from typing import get_args
 
 import torch
 
-from selftaught.config.sections import MixedPrecision
+from selftaught.config import MixedPrecision
 
 MIXED_PRECISIONS = get_args(MixedPrecision)
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
-from selftaught.config import LoraConfig, RunConfig
+from selftaught.config import LoraConfig, MixedPrecision, RunConfig
 from selftaught.memory import peak_rss_mb, reset_peak_rss
 from selftaught.models.loading import (
     adapter_base,
@@ -77,7 +77,7 @@ class HFTrainer:
     lora: LoraConfig | None = None
     micro_batches: int = 4
     gradient_checkpointing: bool = False
-    mixed_precision: str = "no"
+    mixed_precision: MixedPrecision = "no"
     padding_free: bool = False
     attn_implementation: str | None = None
     torch_compile: bool = False
