@@ -45,13 +45,14 @@ def settings(listing: str) -> dict[str, dict[str, str]]:
     return found
 
 
+def by_precedence(values: dict[str, str]) -> list[str]:
+    """``{scope: value}``'s values, the one pip heeds first."""
+    rank = {scope: i for i, scope in enumerate(PRECEDENCE)}
+    return [v for _, v in sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank)))]
+
+
 def first_by_precedence(values: dict[str, str]) -> str | None:
-    ranked = sorted(values.items(), key=lambda kv: _rank(kv[0]))
-    return ranked[0][1] if ranked else None
-
-
-def _rank(scope: str) -> int:
-    return PRECEDENCE.index(scope) if scope in PRECEDENCE else len(PRECEDENCE)
+    return next(iter(by_precedence(values)), None)
 
 
 def uv_options(listing: str) -> list[str]:
@@ -61,8 +62,7 @@ def uv_options(listing: str) -> list[str]:
     if index:
         lines.append(f"--index-url={index}")
     for name, option in LISTS.items():
-        by_scope = sorted(found.get(name, {}).items(), key=lambda kv: _rank(kv[0]))
-        for _, value in by_scope:
+        for value in by_precedence(found.get(name, {})):
             lines += [f"{option}={v}" for v in value.split() if f"{option}={v}" not in lines]
     cert = first_by_precedence(found.get("cert", {}))
     if cert:

@@ -299,6 +299,10 @@ def enable_checkpointing(model) -> None:
         model.gradient_checkpointing_enable(kwargs)
 
 
+# torch.compile's own default, for train.torch_compile_backend unset
+DEFAULT_COMPILE_BACKEND = "inductor"
+
+
 def compile_layers(model, backend: str | None = None) -> None:
     """Each decoder layer compiled in place (``nn.Module.compile``: the state dict keeps its
     keys), dynamic shapes as each batch has its own length. The layers share one graph, so
@@ -312,7 +316,7 @@ def compile_layers(model, backend: str | None = None) -> None:
     names = set(getattr(base, "_no_split_modules", None) or ())
     layers = [m for m in base.modules() if type(m).__name__ in names] or [base]
     for layer in layers:
-        layer.compile(dynamic=True, backend=backend or "inductor")
+        layer.compile(dynamic=True, backend=backend or DEFAULT_COMPILE_BACKEND)
 
 
 def compile_problem(enabled: bool, backend: str | None) -> str | None:
@@ -326,7 +330,8 @@ def compile_problem(enabled: bool, backend: str | None) -> str | None:
                 f"train.torch_compile_backend: {backend!r} is not one of torch.compile's "
                 f"backends; expected one of {', '.join(backends)}"
             )
-    if not enabled or (backend or "inductor") != "inductor" or torch.cuda.is_available():
+    inductor = (backend or DEFAULT_COMPILE_BACKEND) == "inductor"
+    if not enabled or not inductor or torch.cuda.is_available():
         return None
     try:
         from torch._inductor.cpp_builder import get_cpp_compiler
